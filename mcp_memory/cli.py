@@ -1,0 +1,256 @@
+"""The `mcp-memory` command: a thin shell over `MemoryService` (and the MCP server for `serve`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import BaseModel
+
+from mcp_memory import __version__
+from mcp_memory.config import Settings
+from mcp_memory.errors import MemoryServiceError
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _service(ctx: click.Context) -> Any:
+    from mcp_memory.service import MemoryService
+
+    if "service" not in ctx.obj:
+        ctx.obj["service"] = MemoryService(_settings(ctx))
+    return ctx.obj["service"]
+
+
+def _emit(ctx: click.Context, value: Any, human: Callable[[Any], None]) -> None:
+    if ctx.obj["json"]:
+        data = value.model_dump(mode="json", exclude_none=True) if isinstance(value, BaseModel) else value
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        human(value)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MemoryServiceError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mcp-memory")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory (env MCP_MEMORY_DATA_DIR).")
+@click.option("--user-id", "default_user_id", help="Default user id (env MCP_MEMORY_DEFAULT_USER_ID).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), help="Log level on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, default_user_id: str | None, as_json: bool,
+        log_level: str | None) -> None:
+    """Long-term memory for MCP assistants, on a local store."""
+    try:
+        settings = Settings.from_env(data_dir=data_dir, default_user_id=default_user_id, log_level=log_level)
+    except MemoryServiceError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    os.environ.setdefault("LANCE_LOG", "error")  # LanceDB's Rust logger: warnings only when asked
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                        format="mcp-memory %(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(dict)
+    ctx.obj.update(settings=settings, json=as_json)
+    ctx.call_on_close(lambda: ctx.obj["service"].close() if "service" in ctx.obj else None)
+
+
+@cli.command()
+@click.option("--transport", type=click.Choice(["stdio", "sse", "http"]), default="stdio", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address for sse/http.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port for sse/http.")
+@click.pass_context
+def serve(ctx: click.Context, transport: str, host: str, port: int) -> None:
+    """Run the MCP server (stdio by default: this is what MCP clients launch)."""
+    from mcp_memory.server import run
+
+    run(_settings(ctx), transport, host, port)
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Keep the throwaway data directory and print its path.")
+@click.pass_context
+def demo(ctx: click.Context, keep: bool) -> None:
+    """Start a real server on a throwaway data dir, talk to it as an MCP client, show what happens."""
+    from mcp_memory.demo import run_demo
+
+    sys.exit(run_demo(keep=keep))
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--user", "user_id")
+@click.option("--agent", "agent_id")
+@click.option("--run", "run_id")
+@click.option("--metadata", help="JSON object stored with the memory.")
+@click.option("--no-infer", is_flag=True, help="Store the text exactly as given.")
+@click.pass_context
+@handle_errors
+def add(ctx: click.Context, text: str, user_id: str | None, agent_id: str | None, run_id: str | None,
+        metadata: str | None, no_infer: bool) -> None:
+    """Remember TEXT (facts are extracted and reconciled when an LLM is configured)."""
+    try:
+        meta = json.loads(metadata) if metadata else None
+    except json.JSONDecodeError:
+        raise click.BadParameter("must be a JSON object", param_hint="--metadata") from None
+    result = _service(ctx).add(text, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=meta,
+                               infer=not no_infer)
+
+    def human(r: Any) -> None:
+        for e in r.events:
+            line = f"{e.event:<6} {e.id}  {e.memory}"
+            click.echo(line + (f"   (was: {e.previous})" if e.previous else ""))
+        if r.note:
+            click.echo(f"note: {r.note}")
+        for h in r.related or ():
+            click.echo(f"related {h.id}  {h.memory}")
+
+    _emit(ctx, result, human)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--user", "user_id")
+@click.option("--agent", "agent_id")
+@click.option("--run", "run_id")
+@click.option("--limit", default=10, show_default=True, type=int)
+@click.pass_context
+@handle_errors
+def search(ctx: click.Context, query: str, user_id: str | None, agent_id: str | None, run_id: str | None,
+           limit: int) -> None:
+    """Find the memories most relevant to QUERY."""
+    result = _service(ctx).search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit)
+    _emit(ctx, result, lambda r: [click.echo(f"{h.score:.3f}  {h.id}  {h.memory}") for h in r.hits]
+          or click.echo("no matching memories"))
+
+
+@cli.command(name="list")
+@click.option("--user", "user_id")
+@click.option("--agent", "agent_id")
+@click.option("--run", "run_id")
+@click.option("--page", default=1, show_default=True, type=int)
+@click.option("--page-size", default=100, show_default=True, type=int)
+@click.pass_context
+@handle_errors
+def list_(ctx: click.Context, user_id: str | None, agent_id: str | None, run_id: str | None, page: int,
+          page_size: int) -> None:
+    """List active memories, newest first."""
+    result = _service(ctx).list(user_id=user_id, agent_id=agent_id, run_id=run_id, page=page, page_size=page_size)
+
+    def human(r: Any) -> None:
+        for m in r.memories:
+            click.echo(f"{m.id}  {m.updated_at}  {m.memory}")
+        click.echo(f"({len(r.memories)} of {r.total}, page {r.page})")
+
+    _emit(ctx, result, human)
+
+
+@cli.command()
+@click.argument("memory_id")
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, memory_id: str) -> None:
+    """Show one memory, its source messages and its history."""
+    svc = _service(ctx)
+    memory, history = svc.get(memory_id), svc.history(memory_id)
+    if ctx.obj["json"]:
+        click.echo(json.dumps({"memory": memory.model_dump(mode="json", exclude_none=True),
+                               "history": history.model_dump(mode="json", exclude_none=True)["entries"]},
+                              ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{memory.id} [{memory.state}] {memory.memory}")
+    click.echo(f"user={memory.user_id} agent={memory.agent_id} run={memory.run_id} "
+               f"created={memory.created_at} updated={memory.updated_at}")
+    if memory.metadata:
+        click.echo(f"metadata: {json.dumps(memory.metadata, ensure_ascii=False)}")
+    for m in memory.source or ():
+        click.echo(f"source #{m.id} {m.created_at} {m.role}: {m.content}")
+    for h in history.entries:
+        change = f"{h.old!r} -> {h.new!r}" if h.event == "UPDATE" else repr(h.new if h.event == "ADD" else h.old)
+        click.echo(f"{h.at} {h.event:<6} {change}" + (f"  ({h.reason})" if h.reason else ""))
+
+
+@cli.command()
+@click.argument("memory_id")
+@click.argument("text")
+@click.pass_context
+@handle_errors
+def update(ctx: click.Context, memory_id: str, text: str) -> None:
+    """Replace the text of memory MEMORY_ID (the old text stays in its history)."""
+    e = _service(ctx).update(memory_id, text)
+    _emit(ctx, e, lambda e: click.echo(f"{e.event} {e.id}  {e.memory}"))
+
+
+@cli.command()
+@click.argument("memory_id")
+@click.pass_context
+@handle_errors
+def delete(ctx: click.Context, memory_id: str) -> None:
+    """Delete memory MEMORY_ID (its history keeps a DELETE entry)."""
+    e = _service(ctx).delete(memory_id)
+    _emit(ctx, e, lambda e: click.echo(f"{e.event} {e.id}  {e.memory}"))
+
+
+@cli.command()
+@click.option("--user", "user_id")
+@click.option("--agent", "agent_id")
+@click.option("--run", "run_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+@handle_errors
+def forget(ctx: click.Context, user_id: str | None, agent_id: str | None, run_id: str | None, yes: bool) -> None:
+    """Erase for good everything of a user, agent or run, from every file on disk."""
+    if not (user_id or agent_id or run_id):
+        raise click.UsageError("name --user, --agent or --run")
+    if not yes:
+        click.confirm("Erase these memories, their history and messages for good?", abort=True)
+    r = _service(ctx).delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id)
+    _emit(ctx, r, lambda r: click.echo(f"erased {r.deleted} memories; {r.note}"))
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def stats(ctx: click.Context) -> None:
+    """Counts, index health and the embedder of the store."""
+    s = _service(ctx).stats()
+    _emit(ctx, s, lambda s: [click.echo(f"{k}: {v}") for k, v in s.items()])
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def reindex(ctx: click.Context) -> None:
+    """Re-embed every memory with the configured embedder and rebuild the search index."""
+    n = _service(ctx).reindex()
+    _emit(ctx, {"reindexed": n}, lambda _: click.echo(f"re-embedded and indexed {n} memories"))
+
+
+def main() -> None:
+    cli(prog_name="mcp-memory")
+
+
+if __name__ == "__main__":
+    main()

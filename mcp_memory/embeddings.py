@@ -1,0 +1,136 @@
+"""Embedding providers. The contract is one method, `embed_batch`, returning unit-length
+float32 rows; a new provider is a small class. `identity()` names the vectors a
+provider makes, so a store never mixes two embedders' vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcp_memory.config import Settings
+from mcp_memory.errors import ConfigError, ProviderError
+from mcp_memory.llm import describe_openai_error, openai_client
+
+log = logging.getLogger(__name__)
+
+PROBE = "mcp-memory embedder fingerprint probe: the quick brown fox remembers."
+
+
+@dataclass(frozen=True)
+class EmbedderIdentity:
+    name: str
+    dim: int
+    fingerprint: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.dim}-d, fingerprint {self.fingerprint})"
+
+
+class Embedder(ABC):
+    name: str
+    dim: int
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` into a (len(texts), dim) float32 array of unit-length rows."""
+
+    def embed(self, text: str) -> np.ndarray:
+        return self.embed_batch([text])[0]
+
+    def identity(self) -> EmbedderIdentity:
+        probe = np.round(self.embed(PROBE).astype(np.float64), 3)
+        digest = hashlib.sha256(probe.tobytes()).hexdigest()[:16]
+        return EmbedderIdentity(self.name, self.dim, digest)
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+class WordLlamaEmbedder(Embedder):
+    """WordLlama l2_supercat, 256-d, loaded from the weights inside its wheel; never downloads."""
+
+    dim = 256
+
+    def __init__(self) -> None:
+        from pathlib import Path
+
+        import wordllama
+        from wordllama import WordLlama
+
+        self.name = "wordllama-l2_supercat-256"
+        try:
+            self._model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+        except Exception as exc:  # the wheel should always carry its weights
+            raise ConfigError(f"WordLlama weights are missing from the installed wheel ({exc}); "
+                              "reinstall with: pip install --force-reinstall wordllama") from None
+        self._lock = threading.Lock()
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:  # the tokenizer is not documented as thread-safe
+            vectors = self._model.embed(list(texts), norm=False)
+        return normalize(vectors)
+
+
+class OpenAIEmbedder(Embedder):
+    """Any OpenAI-compatible /embeddings endpoint: OpenAI, Ollama, LM Studio, vLLM."""
+
+    batch_size = 128
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client = openai_client(settings.embed_base_url, settings.embed_api_key, settings.embed_timeout,
+                                     settings.max_retries)
+        self._model = settings.embed_model
+        self._dimensions = settings.embed_dimensions
+        self.name = f"openai:{self._model}" + (f"@{self._dimensions}" if self._dimensions else "")
+        self.dim = self._dimensions or 0  # learnt from the first reply when not configured
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            out.append(self._call(list(texts[i:i + self.batch_size])))
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(out)
+
+    def _call(self, batch: list[str]) -> np.ndarray:
+        kwargs = {"dimensions": self._dimensions} if self._dimensions else {}
+        try:
+            reply = self._client.embeddings.create(model=self._model, input=batch, **kwargs)
+        except Exception as exc:
+            raise ProviderError(f"embedding endpoint failed: {describe_openai_error(exc, self._settings)}") from None
+        try:
+            data = sorted(reply.data, key=lambda d: d.index)
+            vectors = np.array([d.embedding for d in data], dtype=np.float32)
+        except Exception:
+            raise ProviderError("embedding endpoint returned a malformed reply") from None
+        if vectors.ndim != 2 or vectors.shape[0] != len(batch) or not np.isfinite(vectors).all():
+            raise ProviderError(f"embedding endpoint returned {vectors.shape[0] if vectors.ndim else 0} "
+                                f"vectors for {len(batch)} texts")
+        if self.dim == 0:
+            self.dim = int(vectors.shape[1])
+        elif vectors.shape[1] != self.dim:
+            raise ProviderError(f"embedding endpoint returned {vectors.shape[1]}-d vectors, expected {self.dim}")
+        return normalize(vectors)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "openai":
+        if not settings.embed_base_url and not settings.embed_api_key:
+            raise ConfigError("MCP_MEMORY_EMBEDDER=openai needs MCP_MEMORY_EMBED_BASE_URL (local server) "
+                              "or an API key (MCP_MEMORY_EMBED_API_KEY / OPENAI_API_KEY)")
+        return OpenAIEmbedder(settings)
+    return WordLlamaEmbedder()

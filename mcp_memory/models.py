@@ -1,0 +1,127 @@
+"""Typed values that cross the service boundary (tool results, CLI output).
+
+Optional fields stay ``None`` when empty and are left out of the JSON an assistant
+reads (`compact_json`): every token of a tool result is paid for.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Event = Literal["ADD", "UPDATE", "DELETE", "NONE"]
+Extraction = Literal["llm", "sampling", "none", "skipped", "failed"]
+
+
+def utcnow() -> str:
+    """Current UTC time as stored: ISO 8601 with microseconds, sortable as text."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def short_ts(ts: str | None) -> str | None:
+    """A stored timestamp trimmed to seconds for output."""
+    if ts is None:
+        return None
+    return ts[:19] + "Z" if len(ts) > 20 and ts.endswith("Z") else ts
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def compact(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def compact_json(model: BaseModel) -> str:
+    data = model.compact() if isinstance(model, _Out) else model.model_dump(mode="json", exclude_none=True)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+class Scope(BaseModel):
+    """Who a memory belongs to. Searches match every field that is set."""
+
+    model_config = ConfigDict(frozen=True)
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+
+
+class Message(_Out):
+    id: int
+    role: str
+    content: str
+    name: str | None = None
+    created_at: str
+    run_id: str | None = None
+
+
+class Memory(_Out):
+    id: str
+    memory: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: str
+    updated_at: str
+    state: Literal["active", "deleted"] | None = Field(None, description="Shown by get_memory only.")
+    source: list[Message] | None = Field(None, description="Messages the fact was extracted from.")
+
+
+class Hit(_Out):
+    id: str
+    memory: str
+    score: float
+    created_at: str
+    updated_at: str
+    metadata: dict[str, Any] | None = None
+
+
+class MemoryEvent(_Out):
+    id: str
+    memory: str
+    event: Event
+    previous: str | None = Field(None, description="The text this event replaced or removed.")
+    reason: str | None = None
+
+
+class AddResult(_Out):
+    events: list[MemoryEvent]
+    extraction: Extraction = Field(description="How facts were derived: llm, sampling (the client's model), "
+                                   "none (no LLM: stored as given), skipped (infer=false), failed.")
+    note: str | None = None
+    related: list[Hit] | None = Field(None, description="Existing memories that may overlap the new ones.")
+    messages_logged: int | None = None
+
+
+class SearchResult(_Out):
+    hits: list[Hit]
+
+
+class MemoryList(_Out):
+    memories: list[Memory]
+    page: int
+    page_size: int
+    total: int
+
+
+class HistoryEntry(_Out):
+    event: Event
+    old: str | None = None
+    new: str | None = None
+    reason: str | None = None
+    actor: str | None = None
+    at: str
+
+
+class History(_Out):
+    memory_id: str
+    entries: list[HistoryEntry]
+
+
+class DeleteResult(_Out):
+    deleted: int
+    note: str | None = None

@@ -1,0 +1,73 @@
+"""Named, ordered schema migrations of the SQLite system of record (sqlite-utils `Migrations`).
+
+Add a migration at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("mcp_memory")
+
+
+@migrations(name="0001_memories_history_messages")
+def _initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        -- Every memory row (facts and archival passages), active or deleted.
+        CREATE TABLE memories (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'fact',
+            text TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            user_id TEXT,
+            agent_id TEXT,
+            run_id TEXT,
+            metadata TEXT,
+            tags TEXT,
+            state TEXT NOT NULL DEFAULT 'active',
+            vector BLOB,
+            source TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX memories_scope ON memories(user_id, kind, state, updated_at);
+        CREATE INDEX memories_hash ON memories(hash);
+        -- Every change of a memory: ADD / UPDATE / DELETE with old and new text and why.
+        CREATE TABLE history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            old_value TEXT,
+            new_value TEXT,
+            reason TEXT,
+            actor TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX history_memory ON history(memory_id, id);
+        -- The recall log: every message the server has seen.
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            role TEXT NOT NULL,
+            name TEXT,
+            content TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            user_id TEXT,
+            agent_id TEXT,
+            run_id TEXT
+        );
+        CREATE INDEX messages_time ON messages(user_id, created_at);
+        CREATE INDEX messages_run ON messages(run_id, created_at);
+        -- Outbox of the LanceDB search index: memory ids whose index entry is stale.
+        CREATE TABLE index_queue (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id TEXT NOT NULL
+        );
+        """
+    )
+    db["messages"].enable_fts(["content"], create_triggers=True, tokenize="porter")
