@@ -66,6 +66,9 @@ async def test_scenarios_with_an_llm_endpoint(tmp_path: Path, fake_openai: FakeO
         primary = [m for m in memories if "primary stack" in m]
         assert primary == ["User is a Senior Developer whose primary stack is Rust (switched from Python)"]
         assert not any("Python Developer" in m for m in memories)
+        superseded = next(e for e in rust["events"] if e["event"] == "UPDATE")
+        history = (await call(client, "memory_history", memory_id=superseded["id"]))["entries"]
+        assert history[-1]["old"] == "User is a Senior Python Developer" and history[-1]["actor"] == "openai:scripted"
     # the key went to the endpoint, and the server sent the scripted model what it needed
     assert all(r["auth"] == "Bearer sk-test-secret-key" for r in fake_openai.requests)
     assert any("<memories>" in r["body"]["messages"][1]["content"] for r in fake_openai.chat_requests())
@@ -217,3 +220,21 @@ def test_stdout_carries_only_json_rpc_and_the_server_exits_when_stdin_closes(tmp
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_openai_compatible_embeddings_and_embedder_identity(tmp_path: Path, fake_openai: FakeOpenAI):
+    data = tmp_path / "data"
+    env = {"MCP_MEMORY_EMBEDDER": "openai", "MCP_MEMORY_EMBED_BASE_URL": fake_openai.url,
+           "MCP_MEMORY_EMBED_MODEL": "toy-embed", "MCP_MEMORY_EMBED_DIMENSIONS": "32"}
+    async with stdio_client(data, **env) as client:
+        await call(client, "add_memory", text="User keeps bees in the garden")
+        await call(client, "add_memory", text="User drives an old Volvo")
+        hits = (await call(client, "search_memory", query="bees garden"))["hits"]
+        assert hits[0]["memory"] == "User keeps bees in the garden"
+    embed_calls = [r for r in fake_openai.requests if r["path"].endswith("/embeddings")]
+    assert embed_calls and all(r["body"]["model"] == "toy-embed" and r["body"]["dimensions"] == 32
+                               for r in embed_calls)
+    # the same store opened with the default embedder: a clear error naming the fix, nothing mixed
+    async with stdio_client(data) as client:
+        error = await call_error(client, "search_memory", query="bees")
+        assert "openai:toy-embed@32" in error and "mcp-memory reindex" in error
