@@ -125,3 +125,75 @@ class History(_Out):
 class DeleteResult(_Out):
     deleted: int
     note: str | None = None
+
+
+# -- Letta-style memory ------------------------------------------------------------------
+class Block(_Out):
+    label: str
+    value: str
+    description: str | None = None
+    chars_current: int
+    chars_limit: int
+    read_only: bool = False
+    version: int
+    updated_at: str
+
+
+class BlockList(_Out):
+    blocks: list[Block]
+
+
+class BlockVersion(_Out):
+    version: int
+    event: str
+    value: str
+    actor: str | None = None
+    at: str
+
+
+class BlockHistory(_Out):
+    label: str
+    versions: list[BlockVersion]
+
+
+class ArchivalInsert(_Out):
+    ids: list[str]
+    chunks: int
+    duplicates: int = 0
+
+
+class ArchivalHit(_Out):
+    id: str
+    text: str
+    score: float
+    created_at: str
+    kind: Literal["archival", "fact"]
+    tags: list[str] | None = None
+
+
+class ArchivalResult(_Out):
+    hits: list[ArchivalHit]
+    page: int
+    has_more: bool
+
+
+class RecallHit(_Out):
+    id: int
+    role: str
+    name: str | None = None
+    content: str
+    created_at: str
+    run_id: str | None = None
+
+
+class RecallResult(_Out):
+    messages: list[RecallHit]
+    page: int
+    has_more: bool
+    note: str | None = None
+
+
+class LogResult(_Out):
+    logged: int
+    first_id: int
+    last_id: int

@@ -9,7 +9,7 @@ which hurts when one signal (a small static embedder) is much weaker than the ot
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +43,11 @@ class Retriever:
 
     def search(self, query: str, scope: Scope, *, kinds: Sequence[str] = ("fact",), limit: int = 10,
                filters: Mapping[str, Any] | None = None, threshold: float | None = None,
-               vector: np.ndarray | None = None) -> list[Scored]:
+               vector: np.ndarray | None = None, predicate: Callable[[MemoryRow], bool] | None = None,
+               ) -> list[Scored]:
         self.sync.drain(wait=False)
         qvec = self.embedder.embed(query) if vector is None else vector
-        k = max(limit * 4, 40) * (4 if filters else 1)
+        k = max(limit * 4, 40) * (4 if filters or predicate else 1)
         where = where_clause(scope, kinds)
         cos: dict[str, float] = {}
         bm25: dict[str, float] = {}
@@ -75,6 +76,8 @@ class Retriever:
             if row is None or row.state != "active" or row.kind not in kinds or not _in_scope(row, scope):
                 continue
             if filters and not _matches(row.metadata or {}, filters):
+                continue
+            if predicate is not None and not predicate(row):
                 continue
             score = W_VECTOR * max(c, 0.0) + W_TEXT * bm25.get(mid, 0.0) / top_bm25
             if score <= 0 or (threshold is not None and score < threshold):

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from mcp_memory import text as textlib
+from mcp_memory import validate
 from mcp_memory.config import Settings
+
+if TYPE_CHECKING:
+    from mcp_memory.agentic import AgentMemory
+    from mcp_memory.models import BlockList
 from mcp_memory.embeddings import Embedder, EmbedderIdentity, make_embedder
 from mcp_memory.errors import EmbedderMismatch, InvalidInput, MemoryServiceError, NotFound, StoreError
 from mcp_memory.llm import LLM, make_llm
@@ -38,12 +42,6 @@ from mcp_memory.models import (
 
 log = logging.getLogger(__name__)
 
-ROLES = ("user", "assistant", "system", "tool")
-MAX_ID_CHARS = 200
-MAX_METADATA_BYTES = 16_384
-MAX_MESSAGES = 500
-_HEX_ID = re.compile(r"^[0-9a-f]{32}$")
-
 
 class MemoryService:
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None, llm: LLM | None = None) -> None:
@@ -53,6 +51,7 @@ class MemoryService:
         self._open_lock = threading.Lock()
         self._opened = False
         self._starter: threading.Thread | None = None
+        self._shown_blocks: list[tuple[str, list[Any]]] = []
 
     # -- life cycle ------------------------------------------------------------------
     def start(self) -> None:
@@ -73,6 +72,7 @@ class MemoryService:
         with self._open_lock:
             if self._opened:
                 return
+            from mcp_memory.agentic import AgentMemory
             from mcp_memory.search import Retriever
             from mcp_memory.semantic import SemanticEngine
             from mcp_memory.store.lock import InterProcessLock
@@ -95,7 +95,29 @@ class MemoryService:
                 self.sync.reconcile()
             self.retriever = Retriever(self.sql, self.index, self.sync, self.embedder)
             self.engine = SemanticEngine(self.sql, self.retriever, self.sync, self.embedder, s.max_text_chars)
+            self._agent = AgentMemory(s, self.sql, self.retriever, self.sync, self.embedder)
+            for user_id, blocks in self._shown_blocks:
+                self._agent.core._see(user_id, blocks)
             self._opened = True
+
+    def core_snapshot(self, user_id: str | None = None) -> BlockList:
+        """The core blocks straight from SQLite, without loading the search index or the embedder:
+        what a server puts in its `initialize` instructions. The versions shown count as seen, so a
+        later whole-block rewrite detects edits made by other clients since."""
+        from mcp_memory.agentic import CoreMemory
+        from mcp_memory.store.sql import SQLStore
+
+        user = self.scope(user_id).user_id or self.settings.default_user_id
+        if self._opened:
+            return self._agent.core_read(user_id=user)
+        sql = SQLStore(self.settings.sqlite_path, self.settings.lock_dir)
+        try:
+            sql.open()
+            blocks = CoreMemory(sql).read(user)
+        finally:
+            sql.close()
+        self._shown_blocks.append((user, blocks.blocks))
+        return blocks
 
     def _check_identity(self, current: EmbedderIdentity) -> None:
         stored = self.sql.get_meta("embedder")
@@ -123,61 +145,22 @@ class MemoryService:
         if not self._opened:
             self.open()
 
-    # -- validation ---------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._opened
+
+    @property
+    def agent(self) -> AgentMemory:
+        """The Letta-style API (core blocks, archival, recall) over the same store."""
+        self._ready()
+        return self._agent
+
+    # -- validation helpers bound to these settings ------------------------------------------
     def scope(self, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None) -> Scope:
-        for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
-            if value is not None and (not value.strip() or len(value) > MAX_ID_CHARS
-                                      or any(ord(c) < 32 for c in value)):
-                raise InvalidInput(f"{name} must be 1-{MAX_ID_CHARS} printable characters")
-        return Scope(user_id=user_id or self.settings.default_user_id, agent_id=agent_id, run_id=run_id)
+        return validate.scope(self.settings, user_id, agent_id, run_id)
 
     def _text(self, text: str, name: str = "text") -> str:
-        cleaned = textlib.clean(text)
-        if not cleaned:
-            raise InvalidInput(f"{name} is empty")
-        if len(cleaned) > self.settings.max_text_chars:
-            raise InvalidInput(f"{name} has {len(cleaned)} characters; the limit is {self.settings.max_text_chars} "
-                               "(split it, or store long documents in archival memory)")
-        return cleaned
-
-    @staticmethod
-    def _memory_id(memory_id: str) -> str:
-        mid = memory_id.strip().lower().replace("-", "")
-        if not _HEX_ID.match(mid):
-            raise InvalidInput("memory_id must be the 32-character hex id returned by add_memory or search_memory")
-        return mid
-
-    @staticmethod
-    def _metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
-        if not metadata:
-            return None
-        try:
-            size = len(json.dumps(metadata, ensure_ascii=False))
-        except (TypeError, ValueError):
-            raise InvalidInput("metadata must be a JSON object of strings, numbers, booleans and lists") from None
-        if size > MAX_METADATA_BYTES:
-            raise InvalidInput(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
-        return metadata
-
-    def _messages(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        if len(messages) > MAX_MESSAGES:
-            raise InvalidInput(f"{len(messages)} messages in one call; the limit is {MAX_MESSAGES}")
-        out = []
-        now = utcnow()
-        for i, m in enumerate(messages):
-            role = str(m.get("role", "")).lower()
-            if role not in ROLES:
-                raise InvalidInput(f"messages[{i}].role must be one of {', '.join(ROLES)}")
-            content = m.get("content")
-            if not isinstance(content, str):
-                raise InvalidInput(f"messages[{i}].content must be a string")
-            name = m.get("name")
-            if name is not None and (not isinstance(name, str) or len(name) > MAX_ID_CHARS):
-                raise InvalidInput(f"messages[{i}].name must be a string of at most {MAX_ID_CHARS} characters")
-            out.append({"role": role, "content": self._text(content, f"messages[{i}].content"),
-                        "name": textlib.clean(name) if name else None,
-                        "created_at": parse_time(m.get("created_at"), f"messages[{i}].created_at") or now})
-        return out
+        return validate.text(text, self.settings.max_text_chars, name)
 
     # -- Mem0-style API ---------------------------------------------------------------------
     def add(self, text: str | None = None, messages: Sequence[dict[str, Any]] | None = None, *,
@@ -187,8 +170,8 @@ class MemoryService:
             raise InvalidInput("pass either text or a non-empty messages list, not both")
         scope = self.scope(user_id, agent_id, run_id)
         clean_text = self._text(text) if text is not None else None
-        msgs = self._messages(messages) if messages else None
-        meta = self._metadata(metadata)
+        msgs = validate.messages(messages, self.settings.max_text_chars) if messages else None
+        meta = validate.metadata(metadata)
         self._ready()
         source_ids = None
         if msgs:
@@ -210,7 +193,7 @@ class MemoryService:
         if not 1 <= limit <= 100:
             raise InvalidInput("limit must be between 1 and 100")
         self._ready()
-        hits = self.retriever.search(query, scope, limit=limit, filters=self._metadata(filters),
+        hits = self.retriever.search(query, scope, limit=limit, filters=validate.metadata(filters, "filters"),
                                      threshold=threshold)
         return SearchResult(hits=[Hit(id=s.row.id, memory=s.row.text, score=s.score,
                                       created_at=short_ts(s.row.created_at) or "",
@@ -227,7 +210,7 @@ class MemoryService:
         return MemoryList(memories=[_memory(r) for r in rows], page=page, page_size=page_size, total=total)
 
     def get(self, memory_id: str) -> Memory:
-        mid = self._memory_id(memory_id)
+        mid = validate.memory_id(memory_id)
         self._ready()
         row = self.sql.get_memory(mid)
         if row is None:
@@ -241,7 +224,7 @@ class MemoryService:
         return memory
 
     def update(self, memory_id: str, text: str, reason: str | None = None) -> MemoryEvent:
-        mid = self._memory_id(memory_id)
+        mid = validate.memory_id(memory_id)
         new = self._text(text)
         self._ready()
         vector = self.embedder.embed(new)
@@ -258,7 +241,7 @@ class MemoryService:
         return MemoryEvent(id=mid, memory=new, event="UPDATE", previous=row.text)
 
     def delete(self, memory_id: str, reason: str | None = None) -> MemoryEvent:
-        mid = self._memory_id(memory_id)
+        mid = validate.memory_id(memory_id)
         self._ready()
         now = utcnow()
         with self.sql.write() as conn:
@@ -271,7 +254,7 @@ class MemoryService:
         return MemoryEvent(id=mid, memory=row.text, event="DELETE")
 
     def history(self, memory_id: str) -> History:
-        mid = self._memory_id(memory_id)
+        mid = validate.memory_id(memory_id)
         self._ready()
         rows = self.sql.history(mid)
         if not rows and self.sql.get_memory(mid) is None:
@@ -289,6 +272,10 @@ class MemoryService:
         self._ready()
         with self.sql.write() as conn:
             ids = self.sql.erase_scope(conn, scope, ("fact", "archival"))
+            if user_id is not None and agent_id is None and run_id is None:
+                from mcp_memory.store.blocks import erase_user
+
+                erase_user(conn, checked.user_id or user_id)
         self.purge_disk()
         return DeleteResult(deleted=len(ids), note="erased from the database, its history, the message log "
                                                    "and the search index, and compacted on disk")
@@ -354,19 +341,3 @@ def _memory(row: Any) -> Memory:
     return Memory(id=row.id, memory=row.text, user_id=row.user_id, agent_id=row.agent_id, run_id=row.run_id,
                   metadata=row.metadata, created_at=short_ts(row.created_at) or "",
                   updated_at=short_ts(row.updated_at) or "")
-
-
-def parse_time(value: Any, name: str) -> str | None:
-    """Accept ISO 8601 dates or datetimes (naive means UTC); return the stored form."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be an ISO 8601 date or datetime string")
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{name} must be an ISO 8601 date or datetime, like 2024-05-01 or "
-                           "2024-05-01T13:56:00Z") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -63,6 +63,15 @@ def negated(text: str) -> bool:
     return bool(words & _NEGATIONS) or any(w.endswith("n't") for w in words)
 
 
+def fts_query(query: str) -> str | None:
+    """An FTS5 query for free text: content words (all words if only stopwords), each quoted,
+    OR-ed, so punctuation and FTS operators in the input can never break the query."""
+    words = _WORD.findall(normalize(query))
+    terms = [w for w in words if w not in STOPWORDS] or words
+    terms = list(dict.fromkeys(t.replace('"', "") for t in terms if t.strip("'")))
+    return " OR ".join(f'"{t}"' for t in terms) or None
+
+
 # -- splitting text into atomic statements ------------------------------------------
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
 _SUBJECT = r"(?:i|i'm|i've|i'd|i'll|im|my|we|we're|our|he|he's|she|she's|they|they're|his|her|their)"
@@ -128,3 +137,68 @@ def strip_retraction(text: str) -> tuple[str, bool]:
     if not rest:
         return text, False
     return rest[0].upper() + rest[1:], True
+
+
+# -- chunking long documents for archival memory ----------------------------------------
+_HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
+
+
+def chunk_document(text: str, max_chars: int = 1500) -> list[str]:
+    """Split a document into passages of at most ``max_chars``: by markdown section, then by
+    paragraph, then by sentence, never mid-word. Each passage of a sectioned document starts
+    with its heading path ("Guide > Setup > Linux") so it is understandable on its own."""
+    sections: list[tuple[str, list[str]]] = []
+    path: list[tuple[int, str]] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        m = _HEADING.match(line)
+        if m:
+            if any(p.strip() for p in current):
+                sections.append((" > ".join(t for _, t in path), current))
+            level = len(m.group(1))
+            path = [(lv, t) for lv, t in path if lv < level] + [(level, m.group(2))]
+            current = []
+        else:
+            current.append(line)
+    if any(p.strip() for p in current) or not sections:
+        sections.append((" > ".join(t for _, t in path), current))
+
+    chunks: list[str] = []
+    for heading, lines in sections:
+        prefix = f"{heading}\n" if heading else ""
+        budget = max(max_chars - len(prefix), max_chars // 2)
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", "\n".join(lines)) if p.strip()]
+        pieces: list[str] = []
+        for p in paragraphs:
+            pieces.extend([p] if len(p) <= budget else _split_long(p, budget))
+        buf = ""
+        for piece in pieces:
+            if buf and len(buf) + 2 + len(piece) > budget:
+                chunks.append(prefix + buf)
+                buf = piece
+            else:
+                buf = f"{buf}\n\n{piece}" if buf else piece
+        if buf:
+            chunks.append(prefix + buf)
+    return chunks
+
+
+def _split_long(paragraph: str, budget: int) -> list[str]:
+    out, buf = [], ""
+    for sentence in sentences(paragraph) or [paragraph]:
+        while len(sentence) > budget:  # a sentence longer than a chunk: cut at the last space
+            cut = sentence.rfind(" ", 0, budget)
+            cut = cut if cut > budget // 2 else budget
+            if buf:
+                out.append(buf)
+                buf = ""
+            out.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if buf and len(buf) + 1 + len(sentence) > budget:
+            out.append(buf)
+            buf = sentence
+        else:
+            buf = f"{buf} {sentence}" if buf else sentence
+    if buf:
+        out.append(buf)
+    return out

@@ -71,3 +71,37 @@ def _initial(db: Database) -> None:
         """
     )
     db["messages"].enable_fts(["content"], create_triggers=True, tokenize="porter")
+
+
+@migrations(name="0002_core_memory_blocks")
+def _blocks(db: Database) -> None:
+    db.executescript(
+        """
+        -- Letta-style core memory: small labelled blocks the assistant keeps in context and edits.
+        CREATE TABLE blocks (
+            user_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            value TEXT NOT NULL DEFAULT '',
+            description TEXT,
+            char_limit INTEGER NOT NULL,
+            read_only INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, label)
+        );
+        -- Every version of every block, for history and rollback.
+        CREATE TABLE block_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            value TEXT NOT NULL,
+            actor TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX block_history_key ON block_history(user_id, label, version);
+        CREATE INDEX memories_kind_created ON memories(kind, user_id, created_at);
+        """
+    )

@@ -1,0 +1,23 @@
+"""Shared pieces of the MCP tool modules: argument types, annotations, result conversion."""
+
+from typing import Annotated
+
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from mcp_memory.models import compact_json
+
+UserId = Annotated[str | None, Field(description="Whose memory. Omit for the default user.")]
+AgentId = Annotated[str | None, Field(description="Limit to memories of one agent/assistant.")]
+RunId = Annotated[str | None, Field(description="Limit to one session or conversation.")]
+MemoryId = Annotated[str, Field(description="A memory id as returned by add_memory, search_memory or list_memories.")]
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+
+
+def ok(model: BaseModel) -> CallToolResult:
+    """Compact JSON for the model to read, and the same data as structured content."""
+    data = model.model_dump(mode="json", exclude_none=True)
+    return CallToolResult(content=[TextContent(type="text", text=compact_json(model))], structured_content=data)
