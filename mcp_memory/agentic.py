@@ -16,7 +16,7 @@ from typing import Any
 from mcp_memory import text as textlib
 from mcp_memory import validate
 from mcp_memory.config import Settings
-from mcp_memory.embeddings import Embedder
+from mcp_memory.embeddings import Embedder, try_embed
 from mcp_memory.errors import Conflict, InvalidInput, NotFound
 from mcp_memory.models import (
     ArchivalHit,
@@ -58,15 +58,21 @@ def to_block(b: BlockRow) -> Block:
                  updated_at=short_ts(b.updated_at) or "")
 
 
+def _inert(text: str) -> str:
+    """Stored text cannot close or open the tags that frame it."""
+    return text.replace("<", "\u2039").replace(">", "\u203a")
+
+
 def render_blocks(blocks: Sequence[Block]) -> str:
-    """Core memory as the assistant sees it in context, Letta style."""
+    """Core memory as the assistant sees it in context, Letta style. Values are data: angle
+    brackets inside them are shown as ‹ › so a stored "</value>" cannot break the frame."""
     out = ["<memory_blocks>"]
     for b in blocks:
         ro = ' read_only="true"' if b.read_only else ""
         out.append(f'<{b.label} chars_current="{b.chars_current}" chars_limit="{b.chars_limit}"{ro}>')
         if b.description:
-            out.append(f"<description>{b.description}</description>")
-        out.append(f"<value>\n{b.value}\n</value>")
+            out.append(f"<description>{_inert(b.description)}</description>")
+        out.append(f"<value>\n{_inert(b.value)}\n</value>")
         out.append(f"</{b.label}>")
     out.append("</memory_blocks>")
     return "\n".join(out)
@@ -233,7 +239,7 @@ class Archival:
         chunks = list(dict.fromkeys(textlib.chunk_document(text, CHUNK_CHARS)))
         owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
         fresh = [c for c in chunks if self.sql.find_active_by_hash(textlib.text_hash(c), owner, "archival") is None]
-        vectors = self.embedder.embed_batch(fresh) if fresh else []
+        vectors, failure = try_embed(self.embedder, fresh)
         ids: list[str] = []
         now = utcnow()
         with self.sql.write() as conn:
@@ -245,8 +251,8 @@ class Archival:
                 SQLStore.insert_memory(conn, row)
                 SQLStore.add_history(conn, row.id, "ADD", None, chunk, "archival insert", "assistant", now)
                 ids.append(row.id)
-        self.sync.drain()
-        return ArchivalInsert(ids=ids, chunks=len(chunks), duplicates=len(chunks) - len(fresh))
+        self.sync.notify()
+        return ArchivalInsert(ids=ids, chunks=len(chunks), duplicates=len(chunks) - len(fresh), note=failure)
 
     def search(self, scope: Scope, query: str, tags: Sequence[str] | None = None, tag_match: str = "any",
                start: str | None = None, end: str | None = None, limit: int = 10, page: int = 1,

@@ -90,6 +90,11 @@ def serve(ctx: click.Context, transport: str, host: str, port: int, profile: str
 
     settings = _settings(ctx)
     run(settings.model_copy(update={"profile": profile}) if profile else settings, transport, host, port)
+    # Everything acknowledged is committed and the store is closed. Exit now rather than through
+    # interpreter finalization, which can abort a native (LanceDB) call still running in a daemon thread.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @cli.command()
@@ -231,6 +236,20 @@ def forget(ctx: click.Context, user_id: str | None, agent_id: str | None, run_id
         click.confirm("Erase these memories, their history and messages for good?", abort=True)
     r = _service(ctx).delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id)
     _emit(ctx, r, lambda r: click.echo(f"erased {r.deleted} memories; {r.note}"))
+
+
+@cli.command()
+@click.option("--user", "user_id", help="Only this user's data.")
+@click.option("--all-history", is_flag=True, help="Also erase superseded texts and old core-memory versions.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+@handle_errors
+def purge(ctx: click.Context, user_id: str | None, all_history: bool, yes: bool) -> None:
+    """Erase deleted memories for good, from every file on disk (history, index versions, free pages)."""
+    if not yes:
+        click.confirm("Erase deleted memories (and their history) for good?", abort=True)
+    r = _service(ctx).purge(user_id=user_id, all_history=all_history)
+    _emit(ctx, r, lambda r: click.echo(f"erased {r.deleted} deleted memories; {r.note}"))
 
 
 @cli.command()

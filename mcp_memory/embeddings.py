@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ class OpenAIEmbedder(Embedder):
         self._dimensions = settings.embed_dimensions
         self.name = f"openai:{self._model}" + (f"@{self._dimensions}" if self._dimensions else "")
         self.dim = self._dimensions or 0  # learnt from the first reply when not configured
+        self._down_until, self._down_reason, self._backoff = 0.0, "", 2.0
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         out = []
@@ -107,6 +109,22 @@ class OpenAIEmbedder(Embedder):
         return np.concatenate(out)
 
     def _call(self, batch: list[str]) -> np.ndarray:
+        # A circuit breaker: after a failure, fail fast for a while instead of making every call
+        # wait out the timeout again; the back-off doubles (2 s .. 60 s) while failures go on.
+        now = time.monotonic()
+        if now < self._down_until:
+            raise ProviderError(f"{self._down_reason} (not retried for another {self._down_until - now:.0f}s)")
+        try:
+            vectors = self._request(batch)
+        except ProviderError as exc:
+            self._down_reason = str(exc)
+            self._down_until = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, 60.0)
+            raise
+        self._backoff = 2.0
+        return vectors
+
+    def _request(self, batch: list[str]) -> np.ndarray:
         kwargs = {"dimensions": self._dimensions} if self._dimensions else {}
         try:
             reply = self._client.embeddings.create(model=self._model, input=batch, **kwargs)
@@ -125,6 +143,19 @@ class OpenAIEmbedder(Embedder):
         elif vectors.shape[1] != self.dim:
             raise ProviderError(f"embedding endpoint returned {vectors.shape[1]}-d vectors, expected {self.dim}")
         return normalize(vectors)
+
+
+def try_embed(embedder: Embedder, texts: Sequence[str]) -> tuple[list[np.ndarray | None], str | None]:
+    """Embed for a write: on failure return no vectors and the reason, so the text is stored
+    anyway (the index worker embeds it when the endpoint answers again)."""
+    if not texts:
+        return [], None
+    try:
+        return list(embedder.embed_batch(texts)), None
+    except ProviderError as exc:
+        log.warning("%s", exc)
+        return [None] * len(texts), (f"{exc}; stored without a vector: searchable by words now, by meaning once "
+                                     "the embedding endpoint answers again")
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -24,11 +25,12 @@ class LLM(ABC):
     kind: str = "llm"  # how results are labelled: "llm" or "sampling"
 
     @abstractmethod
-    def complete(self, system: str, user: str, max_tokens: int) -> str:
-        """Return the model's reply to ``user`` under ``system``; raise ProviderError on failure."""
+    def complete(self, system: str, user: str, max_tokens: int, timeout: float) -> str:
+        """Return the model's reply to ``user`` under ``system`` within ``timeout`` seconds;
+        raise ProviderError on failure."""
 
-    def complete_json(self, system: str, user: str, max_tokens: int = 2000) -> dict[str, Any]:
-        return parse_json_object(self.complete(system, user, max_tokens))
+    def complete_json(self, system: str, user: str, timeout: float, max_tokens: int = 2000) -> dict[str, Any]:
+        return parse_json_object(self.complete(system, user, max_tokens, timeout))
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
@@ -78,6 +80,8 @@ def describe_openai_error(exc: BaseException, settings: Settings) -> str:
         text = "rate limited (HTTP 429)"
     elif isinstance(exc, openai.APIStatusError):
         text = f"HTTP {exc.status_code}"
+    elif isinstance(exc, ValueError):  # a body that is not JSON, cut short or of the wrong shape
+        text = "returned a malformed reply"
     else:
         text = type(exc).__name__
     return scrub(text, settings)
@@ -97,20 +101,34 @@ class OpenAIChatLLM(LLM):
         self._settings = settings
         self._model = settings.llm_model
         self.name = f"openai:{self._model}"
-        self._client = openai_client(settings.llm_base_url, settings.llm_api_key, settings.llm_timeout,
-                                     settings.max_retries)
+        # retries are ours, inside the caller's deadline
+        self._client = openai_client(settings.llm_base_url, settings.llm_api_key, settings.llm_timeout, 0)
 
-    def complete(self, system: str, user: str, max_tokens: int) -> str:
-        try:
-            reply = self._client.chat.completions.create(
-                model=self._model,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                temperature=0,
-                max_tokens=max_tokens,
-                response_format={"type": "json_object"},
-            )
-        except Exception as exc:
-            raise ProviderError(f"LLM endpoint failed: {describe_openai_error(exc, self._settings)}") from None
+    def complete(self, system: str, user: str, max_tokens: int, timeout: float) -> str:
+        import openai
+
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                reply = self._client.chat.completions.create(
+                    model=self._model,
+                    messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                    temperature=0,
+                    max_tokens=max_tokens,
+                    response_format={"type": "json_object"},
+                    timeout=max(remaining, 0.1),
+                )
+                break
+            except Exception as exc:
+                retryable = isinstance(exc, (openai.APIConnectionError, openai.RateLimitError)) or (
+                    isinstance(exc, openai.APIStatusError) and exc.status_code >= 500)
+                attempt += 1
+                if (not retryable or isinstance(exc, openai.APITimeoutError) or attempt > self._settings.max_retries
+                        or deadline - time.monotonic() < 1.5):
+                    raise ProviderError(f"LLM endpoint failed: {describe_openai_error(exc, self._settings)}") from None
+                time.sleep(0.5 * attempt)
         try:
             content = reply.choices[0].message.content
         except (AttributeError, IndexError, TypeError):

@@ -99,6 +99,7 @@ class AddResult(_Out):
 
 class SearchResult(_Out):
     hits: list[Hit]
+    note: str | None = None
 
 
 class MemoryList(_Out):
@@ -160,6 +161,7 @@ class ArchivalInsert(_Out):
     ids: list[str]
     chunks: int
     duplicates: int = 0
+    note: str | None = None
 
 
 class ArchivalHit(_Out):

@@ -23,14 +23,13 @@ class SamplingLLM(LLM):
     kind = "sampling"
     name = "sampling"
 
-    def __init__(self, session: Any, request_id: Any, timeout: float) -> None:
+    def __init__(self, session: Any, request_id: Any) -> None:
         self._session = session
         self._request_id = request_id
-        self._timeout = timeout
 
-    def complete(self, system: str, user: str, max_tokens: int) -> str:
+    def complete(self, system: str, user: str, max_tokens: int, timeout: float) -> str:
         async def call() -> Any:
-            with anyio.fail_after(self._timeout), warnings.catch_warnings():
+            with anyio.fail_after(timeout), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # sampling is deprecated in the newest protocol revision
                 return await self._session.create_message(
                     messages=[SamplingMessage(role="user", content=TextContent(type="text", text=user))],
@@ -44,7 +43,7 @@ class SamplingLLM(LLM):
             result = anyio.from_thread.run(call)
         except TimeoutError:
             raise ProviderError(f"the client's model did not answer the sampling request within "
-                                f"{self._timeout:.0f}s") from None
+                                f"{timeout:.0f}s") from None
         except Exception as exc:
             message = getattr(getattr(exc, "error", None), "message", None) or type(exc).__name__
             raise ProviderError(f"the client's sampling request failed ({str(message)[:200]})") from None
@@ -54,7 +53,7 @@ class SamplingLLM(LLM):
         return content.text
 
 
-def sampling_llm(ctx: Any, timeout: float) -> SamplingLLM | None:
+def sampling_llm(ctx: Any) -> SamplingLLM | None:
     """A sampling-backed LLM for this request, or None if the client cannot sample."""
     try:
         session = ctx.session
@@ -62,6 +61,6 @@ def sampling_llm(ctx: Any, timeout: float) -> SamplingLLM | None:
             return None
         if not session.check_client_capability(ClientCapabilities(sampling=SamplingCapability())):
             return None
-        return SamplingLLM(session, ctx.request_id, timeout)
+        return SamplingLLM(session, ctx.request_id)
     except (ValueError, AttributeError):  # no request context (called outside a request)
         return None

@@ -11,6 +11,7 @@ If the model fails, the input is stored as given and the result says why.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,12 +19,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from mcp_memory import text as textlib
-from mcp_memory.embeddings import Embedder
+from mcp_memory.embeddings import Embedder, try_embed
 from mcp_memory.errors import ProviderError
 from mcp_memory.llm import LLM
 from mcp_memory.models import AddResult, Event, Extraction, Hit, MemoryEvent, Scope, short_ts, utcnow
 from mcp_memory.prompts import EXTRACT_SYSTEM, RECONCILE_SYSTEM, extraction_input, reconcile_input
-from mcp_memory.search import Retriever
+from mcp_memory.search import Retriever, Scored
 from mcp_memory.store.sql import MemoryRow, SQLStore
 from mcp_memory.store.sync import IndexSync
 
@@ -53,19 +54,27 @@ class Plan:
 
 class SemanticEngine:
     def __init__(self, sql: SQLStore, retriever: Retriever, sync: IndexSync, embedder: Embedder,
-                 max_chars: int) -> None:
+                 max_chars: int, llm_timeout: float) -> None:
         self.sql = sql
         self.retriever = retriever
         self.sync = sync
         self.embedder = embedder
         self.max_chars = max_chars
+        self.llm_timeout = llm_timeout
+
+    def _search(self, query: str, scope: Scope, limit: int, vector: Any = None) -> list[Scored]:
+        """Similar memories; on full text alone if the query cannot be embedded."""
+        try:
+            return self.retriever.search(query, scope, limit=limit, vector=vector)
+        except ProviderError:
+            return self.retriever.search(query, scope, limit=limit, text_only=True)
 
     # -- entry point ---------------------------------------------------------------
     def add(self, *, text: str | None, messages: Sequence[dict[str, Any]] | None, scope: Scope,
             metadata: dict[str, Any] | None, infer: bool, llm: LLM | None,
             source_ids: list[int] | None) -> AddResult:
         plan = self.plan(text=text, messages=messages, scope=scope, infer=infer, llm=llm)
-        events = self.apply(plan.actions, scope, metadata, source_ids, plan.actor)
+        events = self.apply(plan.actions, scope, metadata, source_ids, plan.actor, plan.notes)
         related = None
         if plan.extraction in ("none", "failed") and any(e.event in ("ADD", "UPDATE") for e in events):
             related = self._related(events, scope)
@@ -88,8 +97,10 @@ class SemanticEngine:
                          "the text was stored as given" + (f", split into {len(statements)} statements" if
                                                           len(statements) > len(given) else "") + "."])
             return plan
+        # both model calls share one budget, so add_memory answers within 2 x the LLM timeout
+        deadline = time.monotonic() + 2 * self.llm_timeout
         try:
-            facts = self._extract(llm, text, messages)
+            facts = self._extract(llm, text, messages, deadline)
         except ProviderError as exc:
             return Plan(self.rule_actions(given, scope, retraction=False), "failed",
                         [f"Fact extraction failed ({exc}); the input was stored as given."])
@@ -97,7 +108,7 @@ class SemanticEngine:
             return Plan([], llm.kind, ["The model found no facts worth remembering; nothing was stored."],
                         actor=llm.name)
         try:
-            actions = self._reconcile(llm, facts, scope)
+            actions = self._reconcile(llm, facts, scope, deadline)
         except ProviderError as exc:
             return Plan(self.rule_actions(facts, scope, retraction=False), "failed",
                         [f"Facts were extracted but reconciling them with memory failed ({exc}); "
@@ -105,25 +116,33 @@ class SemanticEngine:
         return Plan(actions, llm.kind, actor=llm.name)
 
     # -- the model's path -----------------------------------------------------------
-    def _extract(self, llm: LLM, text: str | None, messages: Sequence[dict[str, Any]] | None) -> list[str]:
+    def _time_left(self, deadline: float) -> float:
+        left = min(self.llm_timeout, deadline - time.monotonic())
+        if left < 0.5:
+            raise ProviderError("no time was left for the model within this call's deadline")
+        return left
+
+    def _extract(self, llm: LLM, text: str | None, messages: Sequence[dict[str, Any]] | None,
+                 deadline: float) -> list[str]:
         today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-        reply = llm.complete_json(EXTRACT_SYSTEM % today, extraction_input(text, messages))
+        reply = llm.complete_json(EXTRACT_SYSTEM % today, extraction_input(text, messages), self._time_left(deadline))
         facts = reply.get("facts")
         if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
             raise ProviderError("the model's reply had no 'facts' list of strings")
         cleaned = [textlib.clean(f)[: self.max_chars] for f in facts]
         return list(dict.fromkeys(f for f in cleaned if f))[:MAX_FACTS]
 
-    def _reconcile(self, llm: LLM, facts: list[str], scope: Scope) -> list[Action]:
+    def _reconcile(self, llm: LLM, facts: list[str], scope: Scope, deadline: float) -> list[Action]:
         similar: dict[str, MemoryRow] = {}
-        vectors = self.embedder.embed_batch(facts)
+        vectors, _ = try_embed(self.embedder, facts)
         for fact, vec in zip(facts, vectors):
-            for hit in self.retriever.search(fact, _owner(scope), limit=SIMILAR_PER_FACT, vector=vec):
+            for hit in self._search(fact, _owner(scope), SIMILAR_PER_FACT, vec):
                 similar.setdefault(hit.row.id, hit.row)
         if not similar:
             return [Action("ADD", f, reason="new fact") for f in facts]
         temp = {str(i): row for i, row in enumerate(similar.values())}
-        reply = llm.complete_json(RECONCILE_SYSTEM, reconcile_input([(t, r.text) for t, r in temp.items()], facts))
+        reply = llm.complete_json(RECONCILE_SYSTEM, reconcile_input([(t, r.text) for t, r in temp.items()], facts),
+                                  self._time_left(deadline))
         raw = reply.get("actions", reply.get("memory"))
         if not isinstance(raw, list):
             raise ProviderError("the model's reply had no 'actions' list")
@@ -201,7 +220,7 @@ class SemanticEngine:
         tokens = textlib.content_tokens(statement)
         if len(tokens) < 2:
             return None
-        for hit in self.retriever.search(statement, _owner(scope), limit=3):
+        for hit in self._search(statement, _owner(scope), 3):
             other = textlib.content_tokens(hit.row.text)
             if hit.cosine < NEAR_DUP_COSINE or textlib.negated(statement) != textlib.negated(hit.row.text):
                 continue
@@ -222,7 +241,7 @@ class SemanticEngine:
         for e in events:
             if e.event not in ("ADD", "UPDATE"):
                 continue
-            for s in self.retriever.search(e.memory, _owner(scope), limit=4):
+            for s in self._search(e.memory, _owner(scope), 4):
                 if s.row.id not in mine and s.row.id not in found and s.score >= 0.15:
                     found[s.row.id] = Hit(id=s.row.id, memory=s.row.text, score=s.score,
                                           created_at=short_ts(s.row.created_at) or "",
@@ -231,9 +250,12 @@ class SemanticEngine:
 
     # -- applying a plan ----------------------------------------------------------------
     def apply(self, actions: Sequence[Action], scope: Scope, metadata: dict[str, Any] | None,
-              source_ids: list[int] | None, actor: str) -> list[MemoryEvent]:
+              source_ids: list[int] | None, actor: str, notes: list[str]) -> list[MemoryEvent]:
         to_embed = [a.text for a in actions if a.event in ("ADD", "UPDATE")]
-        vectors = iter(self.embedder.embed_batch(to_embed)) if to_embed else iter(())
+        embedded, failure = try_embed(self.embedder, to_embed)
+        if failure:
+            notes.append(f"Embedding failed ({failure}).")
+        vectors = iter(embedded)
         events: list[MemoryEvent] = []
         now = utcnow()
         with self.sql.write() as conn:
@@ -258,7 +280,7 @@ class SemanticEngine:
                     SQLStore.add_history(conn, row.id, "ADD", None, a.text, a.reason, actor, now)
                     events.append(MemoryEvent(id=row.id, memory=a.text, event="ADD"))
                 elif a.event == "UPDATE":
-                    assert a.target is not None and vec is not None
+                    assert a.target is not None
                     if textlib.text_hash(a.text) == a.target.hash:
                         events.append(MemoryEvent(id=a.target.id, memory=a.target.text, event="NONE",
                                                   reason=a.reason))
@@ -280,7 +302,7 @@ class SemanticEngine:
                 else:
                     assert a.target is not None
                     events.append(MemoryEvent(id=a.target.id, memory=a.target.text, event="NONE", reason=a.reason))
-        self.sync.drain()
+        self.sync.notify()
         return events
 
 

@@ -21,8 +21,8 @@ from mcp_memory.config import Settings
 if TYPE_CHECKING:
     from mcp_memory.agentic import AgentMemory
     from mcp_memory.models import BlockList
-from mcp_memory.embeddings import Embedder, EmbedderIdentity, make_embedder
-from mcp_memory.errors import EmbedderMismatch, InvalidInput, MemoryServiceError, NotFound, StoreError
+from mcp_memory.embeddings import Embedder, EmbedderIdentity, make_embedder, try_embed
+from mcp_memory.errors import EmbedderMismatch, InvalidInput, MemoryServiceError, NotFound, ProviderError, StoreError
 from mcp_memory.llm import LLM, make_llm
 from mcp_memory.models import (
     AddResult,
@@ -84,21 +84,28 @@ class MemoryService:
             self.sql = SQLStore(s.sqlite_path, s.lock_dir)
             self.sql.open()
             self.embedder = self._embedder_given or make_embedder(s)
-            self.identity = self.embedder.identity()
-            self._check_identity(self.identity)
+            self.identity = self._identity()
             self.llm = self._llm_given if self._llm_given is not None else make_llm(s)
             self.index = VectorIndex(s.lance_path, self.identity.dim)
-            self.index.open()
-            self.sync = IndexSync(self.sql, self.index, InterProcessLock(s.lock_dir / "index.lock"))
-            self.sync.drain()
-            if self.sql.count_active() != self.index.count():
-                self.sync.reconcile()
+            self.sync = IndexSync(self.sql, self.index, InterProcessLock(s.lock_dir / "index.lock"),
+                                  self.embedder.embed_batch)
+            # The index opens in the background: writes (SQLite + outbox) are accepted at once,
+            # searches wait for it.
+            self._indexer = threading.Thread(target=self._open_index, name="mcp-memory-index-open", daemon=True)
+            self._indexer.start()
             self.retriever = Retriever(self.sql, self.index, self.sync, self.embedder)
-            self.engine = SemanticEngine(self.sql, self.retriever, self.sync, self.embedder, s.max_text_chars)
+            self.engine = SemanticEngine(self.sql, self.retriever, self.sync, self.embedder, s.max_text_chars,
+                                         s.llm_timeout)
             self._agent = AgentMemory(s, self.sql, self.retriever, self.sync, self.embedder)
             for user_id, blocks in self._shown_blocks:
                 self._agent.core._see(user_id, blocks)
             self._opened = True
+
+    def _open_index(self) -> None:
+        try:
+            self.sync.startup()
+        except Exception:  # searches report it; writes keep going into SQLite and the outbox
+            log.exception("opening the search index failed")
 
     def core_snapshot(self, user_id: str | None = None) -> BlockList:
         """The core blocks straight from SQLite, without loading the search index or the embedder:
@@ -118,6 +125,27 @@ class MemoryService:
             sql.close()
         self._shown_blocks.append((user, blocks.blocks))
         return blocks
+
+    def _identity(self) -> EmbedderIdentity:
+        """The configured embedder's identity, checked against the store's. If the embedding
+        endpoint cannot be reached, the store's record stands in when the model name matches,
+        so memory keeps working (writes are embedded later) instead of failing to open."""
+        try:
+            identity = self.embedder.identity()
+        except ProviderError as exc:
+            stored = self.sql.get_meta("embedder")
+            old = EmbedderIdentity(**json.loads(stored)) if stored else None
+            if old is not None and old.name == self.embedder.name:
+                log.warning("%s; using the store's record of the embedder (%s) until it answers", exc, old)
+                self.embedder.dim = old.dim
+                return old
+            if self.embedder.dim:
+                log.warning("%s; fingerprint not verified yet", exc)
+                return EmbedderIdentity(self.embedder.name, self.embedder.dim, "unverified")
+            raise ProviderError(f"{exc}; cannot learn the vector size: start the endpoint or set "
+                                "MCP_MEMORY_EMBED_DIMENSIONS") from None
+        self._check_identity(identity)
+        return identity
 
     def _check_identity(self, current: EmbedderIdentity) -> None:
         stored = self.sql.get_meta("embedder")
@@ -139,7 +167,11 @@ class MemoryService:
         if self._starter is not None:
             self._starter.join(timeout=30)
         if self._opened:
+            self._indexer.join(timeout=30)
+            if self.sync.is_ready:
+                self.sync.stop(flush=True)
             self.sql.close()
+            self._opened = False
 
     def _ready(self) -> None:
         if not self._opened:
@@ -193,9 +225,14 @@ class MemoryService:
         if not 1 <= limit <= 100:
             raise InvalidInput("limit must be between 1 and 100")
         self._ready()
+        note = None
+        try:
+            vector = self.embedder.embed(query)
+        except ProviderError as exc:
+            vector, note = None, f"{exc}; searched by words only"
         hits = self.retriever.search(query, scope, limit=limit, filters=validate.metadata(filters, "filters"),
-                                     threshold=threshold)
-        return SearchResult(hits=[Hit(id=s.row.id, memory=s.row.text, score=s.score,
+                                     threshold=threshold, vector=vector, text_only=vector is None)
+        return SearchResult(note=note, hits=[Hit(id=s.row.id, memory=s.row.text, score=s.score,
                                       created_at=short_ts(s.row.created_at) or "",
                                       updated_at=short_ts(s.row.updated_at) or "",
                                       metadata=s.row.metadata) for s in hits])
@@ -227,7 +264,7 @@ class MemoryService:
         mid = validate.memory_id(memory_id)
         new = self._text(text)
         self._ready()
-        vector = self.embedder.embed(new)
+        [vector], failure = try_embed(self.embedder, [new])
         now = utcnow()
         with self.sql.write() as conn:
             row = self.sql.get_memory(mid)
@@ -237,8 +274,8 @@ class MemoryService:
                 return MemoryEvent(id=mid, memory=row.text, event="NONE", reason="text unchanged")
             self.sql.update_memory_text(conn, mid, new, textlib.text_hash(new), vector, None, now)
             self.sql.add_history(conn, mid, "UPDATE", row.text, new, reason or "updated by request", "tool", now)
-        self.sync.drain()
-        return MemoryEvent(id=mid, memory=new, event="UPDATE", previous=row.text)
+        self.sync.notify()
+        return MemoryEvent(id=mid, memory=new, event="UPDATE", previous=row.text, reason=failure)
 
     def delete(self, memory_id: str, reason: str | None = None) -> MemoryEvent:
         mid = validate.memory_id(memory_id)
@@ -250,7 +287,7 @@ class MemoryService:
                 raise NotFound(f"no active memory with id {mid}")
             self.sql.mark_deleted(conn, mid, now)
             self.sql.add_history(conn, mid, "DELETE", row.text, None, reason or "deleted by request", "tool", now)
-        self.sync.drain()
+        self.sync.notify()
         return MemoryEvent(id=mid, memory=row.text, event="DELETE")
 
     def history(self, memory_id: str) -> History:
@@ -280,8 +317,34 @@ class MemoryService:
         return DeleteResult(deleted=len(ids), note="erased from the database, its history, the message log "
                                                    "and the search index, and compacted on disk")
 
+    def purge(self, *, user_id: str | None = None, all_history: bool = False) -> DeleteResult:
+        """Erase for good what is already deleted: soft-deleted memories and their history; with
+        ``all_history`` also every superseded text (memory history, old core-memory versions).
+        Then make it physical on disk (`purge_disk`)."""
+        scope_sql, params = ("user_id = ?", [self.scope(user_id).user_id]) if user_id else ("1", [])
+        self._ready()
+        with self.sql.write() as conn:
+            ids = [r[0] for r in conn.execute(
+                f"SELECT id FROM memories WHERE state != 'active' AND {scope_sql}", params)]
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM history WHERE memory_id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", chunk)
+            if all_history:
+                conn.execute(f"DELETE FROM history WHERE memory_id IN (SELECT id FROM memories WHERE {scope_sql})",
+                             params)
+                conn.execute(
+                    f"DELETE FROM block_history WHERE {scope_sql} AND id NOT IN (SELECT max(id) FROM block_history "
+                    "GROUP BY user_id, label)", params)
+        self.purge_disk()
+        what = "deleted memories and their history" + (", superseded texts and old block versions"
+                                                       if all_history else "")
+        return DeleteResult(deleted=len(ids), note=f"erased {what}; files compacted and vacuumed")
+
     def purge_disk(self) -> None:
         """Make deletions physical: apply them to the index, drop old index versions, vacuum SQLite."""
+        self.sync.wait_ready()
         self.sync.drain()
         self.sync.compact_now(timedelta(0))
         with self.sync.lock.hold():
@@ -322,6 +385,7 @@ class MemoryService:
 
     def stats(self) -> dict[str, Any]:
         self._ready()
+        self.sync.wait_ready()
         c = self.sql.conn
         return {
             "data_dir": str(self.settings.data_dir),
@@ -331,7 +395,7 @@ class MemoryService:
             "messages": c.execute("SELECT count(*) FROM messages").fetchone()[0],
             "index_rows": self.index.count(),
             "index_versions": self.index.version_count(),
-            "index_pending": len(self.sql.pending_index()),
+            "index_pending": self.sql.pending_count(),
             "embedder": str(self.identity),
             "llm": self.llm.name if self.llm else None,
         }

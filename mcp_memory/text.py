@@ -58,6 +58,15 @@ def content_tokens(text: str) -> set[str]:
     return {w for w in _WORD.findall(normalize(text)) if w not in STOPWORDS}
 
 
+def stem(word: str) -> str:
+    """A light English suffix stripper (keys -> key, stored -> stor, studies -> study)."""
+    w = word.removesuffix("'s")
+    for suffix, repl, min_len in (("ies", "y", 5), ("ing", "", 6), ("ed", "", 5), ("es", "", 5), ("s", "", 4)):
+        if w.endswith(suffix) and len(w) >= min_len and not w.endswith("ss"):
+            return w[: -len(suffix)] + repl
+    return w
+
+
 def negated(text: str) -> bool:
     words = set(_WORD.findall(normalize(text)))
     return bool(words & _NEGATIONS) or any(w.endswith("n't") for w in words)

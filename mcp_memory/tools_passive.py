@@ -50,7 +50,7 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
         if service.settings.sampling and not service.settings.llm_enabled:
             from mcp_memory.sampling import sampling_llm
 
-            llm = sampling_llm(ctx, service.settings.llm_timeout)
+            llm = sampling_llm(ctx)
         return ok(service.add(text, [m.model_dump() for m in messages] if messages else None, user_id=user_id,
                                agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer, llm=llm))
 

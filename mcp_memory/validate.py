@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from mcp_memory import text as textlib
@@ -123,8 +123,12 @@ def timestamp(value: Any, name: str, end_of_day: bool = False) -> str | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     if end_of_day and len(raw) == 10:
-        dt = dt + timedelta(days=1) - timedelta(microseconds=1)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        dt = dt.replace(hour=23, minute=59, second=59, microsecond=999999)
+    try:
+        dt = dt.astimezone(timezone.utc)
+    except OverflowError:  # an offset pushing the year past 1..9999
+        raise InvalidInput(f"{name} is out of range") from None
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def page(page_: int, limit: int, max_limit: int = 100) -> tuple[int, int]:

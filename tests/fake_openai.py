@@ -37,6 +37,7 @@ Script = Callable[[str, str], Reply]
 class FakeOpenAI:
     script: Script | None = None
     embed_dim: int = 64
+    embed_fault: Fault | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -62,7 +63,10 @@ class FakeOpenAI:
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a scripted slow reply): that is the point
 
         self._handler = Handler
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -106,6 +110,16 @@ class FakeOpenAI:
         })
 
     def _embeddings(self, h: Any, body: dict[str, Any]) -> None:
+        fault = self.embed_fault
+        if fault is not None:
+            if fault.kind == "sleep":
+                time.sleep(fault.seconds)
+            elif fault.kind == "status":
+                h._send(fault.status, {"error": {"message": f"scripted {fault.status}"}})
+                return
+            elif fault.kind == "raw":
+                h._send(200, fault.body)
+                return
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else inputs
         dim = body.get("dimensions") or self.embed_dim

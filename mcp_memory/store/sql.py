@@ -176,7 +176,7 @@ class SQLStore:
 
     @staticmethod
     def update_memory_text(conn: sqlite3.Connection, memory_id: str, text: str, text_hash: str,
-                           vector: np.ndarray, source: list[int] | None, now: str) -> None:
+                           vector: np.ndarray | None, source: list[int] | None, now: str) -> None:
         conn.execute(
             "UPDATE memories SET text = ?, hash = ?, vector = ?, source = COALESCE(?, source), updated_at = ? "
             "WHERE id = ?",
@@ -280,9 +280,12 @@ class SQLStore:
     def enqueue_index(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
         conn.executemany("INSERT INTO index_queue (memory_id) VALUES (?)", [(i,) for i in ids])
 
-    def pending_index(self, limit: int = 5000) -> list[tuple[int, str]]:
+    def pending_index(self, limit: int = 5000, after: int = 0) -> list[tuple[int, str]]:
         return [(r[0], r[1]) for r in self.conn.execute(
-            "SELECT seq, memory_id FROM index_queue ORDER BY seq LIMIT ?", (limit,))]
+            "SELECT seq, memory_id FROM index_queue WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))]
+
+    def pending_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM index_queue").fetchone()[0]
 
     def has_pending_index(self) -> bool:
         return self.conn.execute("SELECT 1 FROM index_queue LIMIT 1").fetchone() is not None

@@ -1,79 +1,214 @@
 """Keeps the LanceDB index in step with SQLite through an outbox.
 
 Every SQLite write that changes a memory also appends its id to ``index_queue`` in
-the same transaction. `IndexSync.drain` then applies the queue to LanceDB under the
-inter-process writer lock, reading each row's *current* state from SQLite (so
-replays are idempotent and order does not matter), and removes what it applied.
-A crash between the two steps leaves the queue for the next drain: the index
-catches up at start-up, after any write, or before a search.
+the same transaction, and returns: the tool call does not wait for LanceDB. A worker
+thread per process (`IndexSync.start`) then applies the queue to LanceDB under the
+inter-process writer lock, reading each row's *current* state from SQLite (so replays
+are idempotent and order does not matter), and removes what it applied. Bursts of
+writes coalesce into one LanceDB version. A crash anywhere leaves the queue for the
+next drain; searches meanwhile score queued rows straight from SQLite
+(`mcp_memory.search`), so nothing acknowledged is ever invisible.
+
+Rows whose vector could not be computed (embedding endpoint down) are stored with no
+vector; the worker embeds them when the endpoint answers again, indexing them for
+full-text search in the meantime.
+
+Compaction (merging small fragments, folding new rows into indices, dropping old
+versions) runs in the same worker, so version and file counts stay bounded.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+import numpy as np
+
+from mcp_memory.errors import MemoryServiceError, StoreError
 from mcp_memory.store.lock import InterProcessLock
-from mcp_memory.store.sql import SQLStore
+from mcp_memory.store.sql import MemoryRow, SQLStore
 from mcp_memory.store.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
 BATCH = 2000
-COMPACT_EVERY = 64           # LanceDB writes between compactions
-KEEP_VERSIONS_FOR = timedelta(seconds=30)
+POLL_SECONDS = 1.0               # also picks up work left by other (or crashed) processes
+COMPACT_EVERY_WRITES = 50        # LanceDB versions between compactions during a burst
+KEEP_VERSIONS_FOR = timedelta(seconds=3)  # readers check for the latest version on every query
+COMPACT_WHEN_IDLE_FOR = 6.0      # after a burst, once quiet: fold everything and drop old versions
+
+Embed = Callable[[Sequence[str]], np.ndarray]
 
 
 class IndexSync:
-    def __init__(self, sql: SQLStore, index: VectorIndex, lock: InterProcessLock) -> None:
+    def __init__(self, sql: SQLStore, index: VectorIndex, lock: InterProcessLock, embed: Embed | None = None) -> None:
         self.sql = sql
         self.index = index
         self.lock = lock
+        self.embed = embed
         self._writes = 0
-        self._compactor: threading.Thread | None = None
+        self._last_write = 0.0
+        self._last_compact = 0.0
+        self._deferred: dict[str, str] = {}  # id -> text hash indexed without a vector, awaiting embedding
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._ready = threading.Event()
+        self._startup_error: str | None = None
+        self._thread: threading.Thread | None = None
 
-    def drain(self, wait: bool = True) -> int:
-        """Apply pending index work. With ``wait=False`` return at once if another
-        process or thread is already applying it (it will finish the job)."""
+    # -- start-up and the worker --------------------------------------------------------
+    def startup(self) -> None:
+        """Open the index, apply what a crashed or stopped process left in the outbox, repair
+        any drift from SQLite, then start the worker. Searches wait for this (`wait_ready`)."""
+        try:
+            self.index.open()
+            self.drain()
+            if self.sql.count_active() != self.index.count():
+                self.reconcile()
+            self.start()
+        except Exception as exc:
+            self._startup_error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._ready.set()
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        if not self._ready.wait(timeout):
+            raise StoreError(f"the search index was not ready within {timeout:.0f}s")
+        if self._startup_error:
+            raise StoreError(f"the search index could not be opened ({self._startup_error}); "
+                             "`mcp-memory reindex` rebuilds it from the database")
+
+    @property
+    def is_ready(self) -> bool:
+        return self._ready.is_set() and not self._startup_error
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mcp-memory-index", daemon=True)
+            self._thread.start()
+
+    def notify(self) -> None:
+        """Tell the worker there is new work (call after a committed write). Before the worker
+        starts, nothing to do: it drains the whole outbox when it starts."""
+        if self._thread is not None:
+            self._idle.clear()
+            self._wake.set()
+
+    def stop(self, flush: bool = True, timeout: float = 1.5) -> None:
+        """Stop the worker and apply what is left, within about ``timeout`` seconds (clients
+        give a server ~2 s to exit). What does not fit stays in the outbox for the next process."""
+        if self._thread is not None:
+            self._stop.set()
+            self._wake.set()
+            self._thread.join(timeout=timeout / 2)
+            self._thread = None
+        if flush:
+            try:
+                self.drain(wait=True, timeout=timeout / 2)
+            except Exception:  # the next process to start will finish the job
+                log.info("left index work in the outbox at shutdown", exc_info=True)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until this process's worker has applied everything it was told about."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.drain(wait=True)
+                self._maybe_compact()
+            except Exception:
+                log.exception("updating the search index failed; will retry")
+                self._stop.wait(1.0)
+            finally:
+                if not self._wake.is_set():
+                    self._idle.set()
+
+    # -- applying the outbox ---------------------------------------------------------------
+    def drain(self, wait: bool = True, timeout: float = 60.0) -> int:
+        """Apply pending index work. With ``wait=False`` return at once if another process
+        or thread is applying it already (it will finish the job)."""
         if not self.sql.has_pending_index():
             return 0
-        if not self.lock.acquire(60.0 if wait else 0.0):
+        self.index.wait_open()  # never hold the writer lock while the index is still opening
+        if not self.lock.acquire(timeout if wait else 0.0):
             if wait:
-                from mcp_memory.errors import StoreError
-
                 raise StoreError("timed out waiting for the search index writer lock")
             return 0
         try:
             return self._drain_locked()
         finally:
             self.lock.release()
-            self._maybe_compact()
 
     def _drain_locked(self) -> int:
-        applied = 0
+        applied, seen_seq = 0, 0
         while True:
-            pending = self.sql.pending_index(BATCH)
+            pending = [(seq, mid) for seq, mid in self.sql.pending_index(BATCH, after=seen_seq)]
             if not pending:
                 return applied
+            seen_seq = pending[-1][0]
             ids = list(dict.fromkeys(mid for _, mid in pending))
             rows = self.sql.get_memories(ids, with_vector=True)
-            upserts = [
-                {"id": r.id, "kind": r.kind, "user_id": r.user_id, "agent_id": r.agent_id, "run_id": r.run_id,
-                 "text": r.text, "vector": r.vector}
-                for r in rows.values() if r.state == "active" and r.vector is not None
-            ]
-            keep = {u["id"] for u in upserts}
-            deletes = [i for i in ids if i not in keep]
+            missing_vec = [r for r in rows.values() if r.state == "active" and r.vector is None]
+            unembedded = self._embed_missing(missing_vec)
+            upserts, deletes = [], []
+            for mid in ids:
+                r = rows.get(mid)
+                if r is None or r.state != "active":
+                    deletes.append(mid)
+                elif r.id in unembedded and self._deferred.get(r.id) == r.hash:
+                    continue  # already searchable by text; waiting for the embedder
+                else:
+                    upserts.append(_index_row(r, self.index.dim))
             if deletes:
                 self.index.delete(deletes)
                 self._writes += 1
             if upserts:
                 self.index.upsert(upserts)
                 self._writes += 1
-            self.sql.ack_index([seq for seq, _ in pending])
-            applied += len(pending)
+            if deletes or upserts:
+                self._last_write = time.monotonic()
+            for r in missing_vec:
+                if r.id in unembedded:
+                    self._deferred[r.id] = r.hash
+                else:
+                    self._deferred.pop(r.id, None)
+            done = [seq for seq, mid in pending if mid not in unembedded]
+            if done:
+                self.sql.ack_index(done)
+            applied += len(done)
 
+    def _embed_missing(self, rows: list[MemoryRow]) -> set[str]:
+        """Embed rows stored without a vector; return the ids still without one."""
+        if not rows:
+            return set()
+        if self.embed is None:
+            return {r.id for r in rows}
+        try:  # a failing endpoint fails fast here: the embedder backs off by itself
+            vectors = self.embed([r.text for r in rows])
+        except MemoryServiceError as exc:
+            log.info("embedding %d stored memories failed (%s); will retry", len(rows), exc)
+            return {r.id for r in rows}
+        with self.sql.write() as conn:
+            for r, v in zip(rows, vectors):
+                # only if the text is still the one embedded
+                conn.execute("UPDATE memories SET vector = ? WHERE id = ? AND hash = ? AND vector IS NULL",
+                             (np.asarray(v, dtype=np.float32).tobytes(), r.id, r.hash))
+        for r, v in zip(rows, vectors):
+            r.vector = np.asarray(v, dtype=np.float32)
+        return set()
+
+    # -- maintenance ---------------------------------------------------------------------------
     def rebuild(self) -> int:
         """Drop the index and re-create it from every active row in SQLite."""
         with self.lock.hold():
@@ -83,13 +218,13 @@ class IndexSync:
             self.index.ensure_table()
             n = 0
             for batch in self.sql.iter_active(BATCH):
-                rows = [
-                    {"id": r.id, "kind": r.kind, "user_id": r.user_id, "agent_id": r.agent_id, "run_id": r.run_id,
-                     "text": r.text, "vector": r.vector}
-                    for r in batch if r.vector is not None
-                ]
+                rows = [_index_row(r, self.index.dim) for r in batch]
                 self.index.upsert(rows)
                 n += len(rows)
+                missing = [r.id for r in batch if r.vector is None]
+                if missing:
+                    with self.sql.write() as conn:
+                        SQLStore.enqueue_index(conn, missing)
             self.index.compact(timedelta(0))
             return n
 
@@ -113,17 +248,18 @@ class IndexSync:
         with self.lock.hold():
             self.index.compact(older_than)
             self._writes = 0
+            self._last_compact = time.monotonic()
 
     def _maybe_compact(self) -> None:
-        if self._writes < COMPACT_EVERY or (self._compactor and self._compactor.is_alive()):
-            return
-        self._writes = 0
+        now = time.monotonic()
+        # versions written shortly before the last compaction survived it: fold them once quiet
+        leftovers = self._last_write > self._last_compact - KEEP_VERSIONS_FOR.total_seconds()
+        quiet = now - self._last_write >= COMPACT_WHEN_IDLE_FOR
+        if self._writes >= COMPACT_EVERY_WRITES or (leftovers and quiet and self._last_write):
+            self.compact_now()
 
-        def run() -> None:
-            try:
-                self.compact_now()
-            except Exception:  # a failed compaction only delays the next one
-                log.exception("background compaction of the search index failed")
 
-        self._compactor = threading.Thread(target=run, name="mcp-memory-compact", daemon=True)
-        self._compactor.start()
+def _index_row(r: MemoryRow, dim: int) -> dict[str, object]:
+    vector = r.vector if r.vector is not None else np.zeros(dim, dtype=np.float32)
+    return {"id": r.id, "kind": r.kind, "user_id": r.user_id, "agent_id": r.agent_id, "run_id": r.run_id,
+            "text": r.text, "vector": vector}

@@ -3,13 +3,14 @@
 It is derived data: every row comes from SQLite and the whole index can be rebuilt
 from it (`Index.rebuild`). LanceDB is not safe for concurrent writers across
 processes, so every write goes through `mcp_memory.store.sync` under one
-inter-process lock; readers in other processes see new versions within
-`READ_CONSISTENCY` seconds.
+inter-process lock; every read checks for the latest version, so a write is visible
+to every process as soon as it is applied (the check costs nothing measurable).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
@@ -18,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from mcp_memory.errors import StoreError
 from mcp_memory.models import Scope
 
 log = logging.getLogger(__name__)
 
 TABLE = "memories"
-READ_CONSISTENCY = timedelta(milliseconds=250)
+OPEN_TIMEOUT = 120.0
+READ_CONSISTENCY = timedelta(0)  # every read sees the latest version: writes are visible at once, in every process
 
 
 def _quote(value: str) -> str:
@@ -45,6 +48,9 @@ class VectorIndex:
         self.dim = dim
         self._db: Any = None
         self._table: Any = None
+        self._mu = threading.RLock()
+        self._ready = threading.Event()
+        self._open_error: str | None = None
 
     def _schema(self) -> Any:
         import pyarrow as pa
@@ -60,39 +66,68 @@ class VectorIndex:
         ])
 
     def open(self) -> None:
-        import lancedb
+        """Connect (importing lancedb takes ~1 s, so services call this off the request path).
+        Every other method waits for it; if it fails, they raise its error."""
+        try:
+            import lancedb
 
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._db = lancedb.connect(str(self.path), read_consistency_interval=READ_CONSISTENCY)
-        self._table = self._open_or_create()
+            with self._mu:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._db = lancedb.connect(str(self.path), read_consistency_interval=READ_CONSISTENCY)
+                self._table = self._load()
+        except Exception as exc:
+            self._open_error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._ready.set()
 
-    def _open_or_create(self) -> Any:
-        if TABLE in self._db.list_tables().tables:
-            table = self._db.open_table(TABLE)
-            dim = table.schema.field("vector").type.list_size
-            if dim != self.dim:
-                return None  # caller decides: mismatch is reported by the service
-            return table
-        return None
+    def wait_open(self) -> None:
+        if not self._ready.wait(OPEN_TIMEOUT):
+            raise StoreError(f"the search index did not open within {OPEN_TIMEOUT:.0f}s")
+        if self._open_error:
+            raise StoreError(f"the search index at {self.path} could not be opened ({self._open_error}); "
+                             "`mcp-memory reindex` rebuilds it from the database")
 
-    @property
-    def table(self) -> Any:
-        return self._table
+    def _load(self) -> Any:
+        """The table if it is complete (right dimension, full-text index built), else None."""
+        if TABLE not in self._db.list_tables().tables:
+            return None
+        table = self._db.open_table(TABLE)
+        if table.schema.field("vector").type.list_size != self.dim:
+            return None
+        if not any(ix.index_type == "FTS" for ix in table.list_indices()):
+            return None  # being created by a writer right now
+        return table
+
+    def refresh(self) -> None:
+        """Re-read the latest version (after a read failed on a version cleaned up meanwhile)."""
+        self.wait_open()
+        with self._mu:
+            self._table = self._load()
 
     def ensure_table(self) -> Any:
-        """Create the table (and its full-text index) on first write. Call under the writer lock."""
-        if self._table is None:
-            if TABLE in self._db.list_tables().tables:
-                self._db.drop_table(TABLE)
-            self._table = self._db.create_table(TABLE, schema=self._schema())
-        self._ensure_fts()
-        return self._table
+        """Create the table and its full-text index on first write. Call under the writer lock."""
+        from lancedb.index import FTS, BTree
 
-    def _ensure_fts(self) -> None:
-        from lancedb.index import FTS
-
-        if not any(ix.index_type == "FTS" for ix in self._table.list_indices()):
-            self._table.create_index("text", config=FTS(with_position=False), replace=True)
+        self.wait_open()
+        with self._mu:
+            if self._table is None:
+                table = None
+                if TABLE in self._db.list_tables().tables:
+                    table = self._db.open_table(TABLE)
+                    if table.schema.field("vector").type.list_size != self.dim:
+                        self._db.drop_table(TABLE)
+                        table = None
+                if table is None:
+                    table = self._db.create_table(TABLE, schema=self._schema())
+                indices = {ix.index_type for ix in table.list_indices()}
+                if "BTree" not in indices and "BTREE" not in indices:
+                    # upserts and deletes look rows up by id: an index keeps that from scanning the table
+                    table.create_index("id", config=BTree(), replace=True)
+                if "FTS" not in indices:
+                    table.create_index("text", config=FTS(with_position=False), replace=True)
+                self._table = table
+            return self._table
 
     # -- writes (under the inter-process lock) --------------------------------------
     def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -115,55 +150,72 @@ class VectorIndex:
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
-        if not ids or self._table is None:
+        self.wait_open()
+        table = self._table
+        if not ids or table is None:
             return
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            self._table.delete(f"id IN ({', '.join(_quote(x) for x in chunk)})")
+            table.delete(f"id IN ({', '.join(_quote(x) for x in chunk)})")
 
     def drop(self) -> None:
-        if TABLE in self._db.list_tables().tables:
-            self._db.drop_table(TABLE)
-        self._table = None
+        self.wait_open()
+        with self._mu:
+            if TABLE in self._db.list_tables().tables:
+                self._db.drop_table(TABLE)
+            self._table = None
 
     def compact(self, older_than: timedelta) -> None:
         """Fold small fragments together, update indices, drop versions older than ``older_than``."""
-        if self._table is not None:
+        self.wait_open()
+        table = self._table
+        if table is not None:
             with warnings.catch_warnings():
                 # cleanup_older_than=0 is only asked for under the writer lock (purge); readers retry
                 warnings.simplefilter("ignore", UserWarning)
-                self._table.optimize(cleanup_older_than=older_than)
+                table.optimize(cleanup_older_than=older_than)
 
     # -- reads ---------------------------------------------------------------------
-    def _refresh(self) -> bool:
-        if self._table is None and self._db is not None:
-            self._table = self._open_or_create()
-        return self._table is not None
+    def _reader(self) -> Any:
+        self.wait_open()
+        table = self._table
+        if table is None and self._db is not None:
+            self.refresh()
+            table = self._table
+        return table
 
     def vector_search(self, vector: np.ndarray, where: str, k: int) -> list[tuple[str, np.ndarray]]:
-        if not self._refresh():
+        table = self._reader()
+        if table is None:
             return []
-        res = (self._table.search(np.asarray(vector, dtype=np.float32)).where(where, prefilter=True)
+        res = (table.search(np.asarray(vector, dtype=np.float32)).where(where, prefilter=True)
                .limit(k).select(["id", "vector", "_distance"]).to_arrow())
         return list(zip(res.column("id").to_pylist(), _vectors(res)))
 
     def text_search(self, query: str, where: str, k: int) -> list[tuple[str, float, np.ndarray]]:
-        if not self._refresh() or not query.strip():
+        table = self._reader()
+        if table is None or not query.strip():
             return []
-        res = (self._table.search(query, query_type="fts").where(where, prefilter=True)
+        res = (table.search(query, query_type="fts").where(where, prefilter=True)
                .limit(k).select(["id", "vector", "_score"]).to_arrow())
         return list(zip(res.column("id").to_pylist(), res.column("_score").to_pylist(), _vectors(res)))
 
     def ids(self) -> set[str]:
-        if not self._refresh():
+        table = self._reader()
+        if table is None:
             return set()
-        return set(self._table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist())
+        return set(table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist())
 
     def count(self) -> int:
-        return self._table.count_rows() if self._refresh() else 0
+        table = self._reader()
+        return table.count_rows() if table is not None else 0
 
     def version_count(self) -> int:
-        return len(self._table.list_versions()) if self._refresh() else 0
+        table = self._reader()
+        return len(table.list_versions()) if table is not None else 0
+
+    def file_count(self) -> int:
+        return sum(1 for p in self.path.rglob("*") if p.is_file()) if self.path.exists() else 0
 
 
 def _vectors(res: Any) -> list[np.ndarray]:
