@@ -270,6 +270,37 @@ def reindex(ctx: click.Context) -> None:
     _emit(ctx, {"reindexed": n}, lambda _: click.echo(f"re-embedded and indexed {n} memories"))
 
 
+@cli.command()
+@click.argument("query")
+@click.option("--max-tokens", default=1500, show_default=True, type=int)
+@click.option("--user", "user_id")
+@click.pass_context
+@handle_errors
+def context(ctx: click.Context, query: str, max_tokens: int, user_id: str | None) -> None:
+    """Print the memory block for QUERY (core memory, facts, messages) within a token budget."""
+    block = _service(ctx).context(query, max_tokens=max_tokens, user_id=user_id)
+    _emit(ctx, block, lambda b: click.echo(f"{b.context}\n\n({b.tokens}/{b.max_tokens} tokens, {b.omitted} "
+                                           "relevant items left out)"))
+
+
+@cli.command()
+@click.argument("job_id", required=False)
+@click.option("--user", "user_id")
+@click.pass_context
+@handle_errors
+def jobs(ctx: click.Context, job_id: str | None, user_id: str | None) -> None:
+    """Background extraction jobs (add_memory with wait=false), or the job JOB_ID."""
+    r = _service(ctx).job_status(job_id, user_id)
+
+    def human(r: Any) -> None:
+        for j in r.jobs:
+            events = ", ".join(f"{e['event']} {e['memory']!r}" for e in j.events or [])
+            click.echo(f"{j.id} {j.state:<7} {j.updated_at} {events or j.error or ''}")
+        click.echo(" ".join(f"{k}={v}" for k, v in sorted(r.counts.items())) or "no jobs")
+
+    _emit(ctx, r, human)
+
+
 # -- Letta-style memory ---------------------------------------------------------------------
 @cli.group()
 def blocks() -> None:

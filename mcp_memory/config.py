@@ -58,6 +58,8 @@ class Settings(BaseModel):
     llm_timeout: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(1, ge=0, le=5)
     sampling: bool = Field(True, description="Use the client's model through MCP sampling when no LLM is set.")
+    add_wait: bool = Field(False, description="Default of add_memory's wait when an LLM endpoint is configured: "
+                           "false returns at once and extracts in the background.")
 
     max_text_chars: int = Field(20_000, ge=100, le=10_000_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Event = Literal["ADD", "UPDATE", "DELETE", "NONE"]
-Extraction = Literal["llm", "sampling", "none", "skipped", "failed"]
+Extraction = Literal["llm", "sampling", "none", "skipped", "failed", "queued"]
 
 
 def utcnow() -> str:
@@ -91,10 +91,12 @@ class MemoryEvent(_Out):
 class AddResult(_Out):
     events: list[MemoryEvent]
     extraction: Extraction = Field(description="How facts were derived: llm, sampling (the client's model), "
-                                   "none (no LLM: stored as given), skipped (infer=false), failed.")
+                                   "none (no LLM: stored as given), skipped (infer=false), failed, "
+                                   "queued (wait=false: a background job will do it).")
     note: str | None = None
     related: list[Hit] | None = Field(None, description="Existing memories that may overlap the new ones.")
     messages_logged: int | None = None
+    job_id: str | None = Field(None, description="With wait=false: the background job; see memory_jobs.")
 
 
 class SearchResult(_Out):
@@ -199,3 +201,29 @@ class LogResult(_Out):
     logged: int
     first_id: int
     last_id: int
+
+
+class JobInfo(_Out):
+    id: str
+    state: Literal["pending", "running", "done", "failed"]
+    attempts: int
+    created_at: str
+    updated_at: str
+    extraction: str | None = None
+    events: list[dict[str, Any]] | None = None
+    note: str | None = None
+    error: str | None = None
+
+
+class JobList(_Out):
+    jobs: list[JobInfo]
+    counts: dict[str, int]
+
+
+class ContextBlock(_Out):
+    context: str
+    tokens: int
+    max_tokens: int
+    fact_ids: list[str]
+    message_ids: list[int]
+    omitted: int = Field(0, description="Relevant items left out to stay within the budget.")

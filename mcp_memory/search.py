@@ -34,6 +34,7 @@ W_VECTOR = 0.5
 W_TEXT = 0.5
 OVERLAY_MAX = 1000  # beyond this many queued rows, wait for the index instead of scoring them one by one
 QUEUE_WAIT_SECONDS = 0.25
+BACKLOG_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -116,9 +117,12 @@ class Retriever:
             self.sync.drain(wait=True, timeout=QUEUE_WAIT_SECONDS)
         except StoreError:
             pass  # the writer is busy (compacting): score the queued rows here instead
-        if self.sql.pending_count() > OVERLAY_MAX:
-            self.sync.drain(wait=True)
-        return {mid for _, mid in self.sql.pending_index(OVERLAY_MAX)}
+        if self.sql.pending_count() > OVERLAY_MAX:  # a bulk write is being indexed: give it a moment
+            try:
+                self.sync.drain(wait=True, timeout=BACKLOG_WAIT_SECONDS)
+            except StoreError:
+                log.info("search proceeds while a large index backlog is applied")
+        return {mid for _, mid in self.sql.pending_index(OVERLAY_MAX, newest=True)}
 
 
 def _overlap(qtokens: set[str], text: str) -> float:

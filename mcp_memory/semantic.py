@@ -11,9 +11,10 @@ If the model fails, the input is stored as given and the result says why.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 NEAR_DUP_COSINE = 0.8
 RETRACTION_WINDOW = timedelta(minutes=30)
+OnCommit = Callable[[sqlite3.Connection, list[MemoryEvent]], None]
 SIMILAR_PER_FACT = 5
 MAX_FACTS = 50
 
@@ -72,9 +74,11 @@ class SemanticEngine:
     # -- entry point ---------------------------------------------------------------
     def add(self, *, text: str | None, messages: Sequence[dict[str, Any]] | None, scope: Scope,
             metadata: dict[str, Any] | None, infer: bool, llm: LLM | None,
-            source_ids: list[int] | None) -> AddResult:
+            source_ids: list[int] | None, on_commit: OnCommit | None = None) -> AddResult:
+        """``on_commit(conn, events)`` runs inside the transaction that writes the events (a
+        background job marks itself done there, so it can never apply twice)."""
         plan = self.plan(text=text, messages=messages, scope=scope, infer=infer, llm=llm)
-        events = self.apply(plan.actions, scope, metadata, source_ids, plan.actor, plan.notes)
+        events = self.apply(plan.actions, scope, metadata, source_ids, plan.actor, plan.notes, on_commit)
         related = None
         if plan.extraction in ("none", "failed") and any(e.event in ("ADD", "UPDATE") for e in events):
             related = self._related(events, scope)
@@ -250,7 +254,8 @@ class SemanticEngine:
 
     # -- applying a plan ----------------------------------------------------------------
     def apply(self, actions: Sequence[Action], scope: Scope, metadata: dict[str, Any] | None,
-              source_ids: list[int] | None, actor: str, notes: list[str]) -> list[MemoryEvent]:
+              source_ids: list[int] | None, actor: str, notes: list[str],
+              on_commit: OnCommit | None = None) -> list[MemoryEvent]:
         to_embed = [a.text for a in actions if a.event in ("ADD", "UPDATE")]
         embedded, failure = try_embed(self.embedder, to_embed)
         if failure:
@@ -302,6 +307,8 @@ class SemanticEngine:
                 else:
                     assert a.target is not None
                     events.append(MemoryEvent(id=a.target.id, memory=a.target.text, event="NONE", reason=a.reason))
+            if on_commit is not None:
+                on_commit(conn, events)
         self.sync.notify()
         return events
 

@@ -90,12 +90,14 @@ def instructions(settings: Settings, service: MemoryService) -> str:
             parts.append("Core memory at start-up:\n" + render_blocks(service.core_snapshot().blocks))
         except MemoryServiceError as exc:  # reported again by the first tool call
             log.error("could not read core memory at start-up: %s", exc)
+    parts.append("memory_context(query) returns one block of the most relevant memory for a request within a "
+                 "token budget: a good first call for any task.")
     parts.append(DATA_NOT_INSTRUCTIONS)
     return "\n\n".join(parts)
 
 
 def build_server(settings: Settings, service: MemoryService | None = None) -> MemoryServer:
-    from mcp_memory import tools_agent, tools_passive
+    from mcp_memory import tools_agent, tools_context, tools_passive
     from mcp_memory.notify import CoreWatcher
 
     service = service or MemoryService(settings)
@@ -116,6 +118,7 @@ def build_server(settings: Settings, service: MemoryService | None = None) -> Me
 
     mcp = MemoryServer("mcp-memory", version=__version__, instructions=instructions(settings, service),
                        lifespan=lifespan, log_level=settings.log_level, subscriptions=bus)
+    tools_context.register(mcp, service)
     if settings.profile in ("all", "passive"):
         tools_passive.register(mcp, service)
     if settings.profile in ("all", "agent"):

@@ -23,19 +23,23 @@ if TYPE_CHECKING:
     from mcp_memory.models import BlockList
 from mcp_memory.embeddings import Embedder, EmbedderIdentity, make_embedder, try_embed
 from mcp_memory.errors import EmbedderMismatch, InvalidInput, MemoryServiceError, NotFound, ProviderError, StoreError
+from mcp_memory.jobs import MAX_ATTEMPTS, Job, JobQueue, JobWorker
 from mcp_memory.llm import LLM, make_llm
 from mcp_memory.models import (
     AddResult,
+    ContextBlock,
     DeleteResult,
     History,
     HistoryEntry,
     Hit,
+    JobList,
     Memory,
     MemoryEvent,
     MemoryList,
     Message,
     Scope,
     SearchResult,
+    compact_json,
     short_ts,
     utcnow,
 )
@@ -99,6 +103,11 @@ class MemoryService:
             self._agent = AgentMemory(s, self.sql, self.retriever, self.sync, self.embedder)
             for user_id, blocks in self._shown_blocks:
                 self._agent.core._see(user_id, blocks)
+            self.jobs = JobQueue(self.sql)
+            self._job_worker = None
+            if self.llm is not None:  # jobs need the model; a process without one leaves them to others
+                self._job_worker = JobWorker(self.jobs, self._run_job, lease_seconds=2 * s.llm_timeout + 30)
+                self._job_worker.start()
             self._opened = True
 
     def _open_index(self) -> None:
@@ -167,6 +176,8 @@ class MemoryService:
         if self._starter is not None:
             self._starter.join(timeout=30)
         if self._opened:
+            if self._job_worker is not None:
+                self._job_worker.stop()
             self._indexer.join(timeout=30)
             if self.sync.is_ready:
                 self.sync.stop(flush=True)
@@ -197,7 +208,11 @@ class MemoryService:
     # -- Mem0-style API ---------------------------------------------------------------------
     def add(self, text: str | None = None, messages: Sequence[dict[str, Any]] | None = None, *,
             user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-            metadata: dict[str, Any] | None = None, infer: bool = True, llm: LLM | None = None) -> AddResult:
+            metadata: dict[str, Any] | None = None, infer: bool = True, llm: LLM | None = None,
+            wait: bool | None = None) -> AddResult:
+        """Remember ``text`` or ``messages``. With a configured LLM endpoint and ``wait`` false (the
+        default unless MCP_MEMORY_ADD_WAIT=true), the input is stored as a background job and the
+        call returns at once; `jobs` reports the events later."""
         if (text is None) == (not messages):
             raise InvalidInput("pass either text or a non-empty messages list, not both")
         scope = self.scope(user_id, agent_id, run_id)
@@ -205,10 +220,23 @@ class MemoryService:
         msgs = validate.messages(messages, self.settings.max_text_chars) if messages else None
         meta = validate.metadata(metadata)
         self._ready()
+        wait = self.settings.add_wait if wait is None else wait
+        background = not wait and infer and llm is None and self._job_worker is not None
         source_ids = None
-        if msgs:
-            with self.sql.write() as conn:  # the raw conversation is on disk before any model runs
-                source_ids = self.sql.insert_messages(conn, msgs, scope)
+        job_id = None
+        if msgs or background:
+            with self.sql.write() as conn:  # the raw input is on disk before any model runs
+                source_ids = self.sql.insert_messages(conn, msgs, scope) if msgs else None
+                if background:
+                    job_id = JobQueue.enqueue(conn, {"text": clean_text, "messages": msgs,
+                                                     "scope": scope.model_dump(), "metadata": meta,
+                                                     "infer": infer, "source_ids": source_ids})
+        if job_id is not None:
+            assert self._job_worker is not None
+            self._job_worker.notify()
+            return AddResult(events=[], extraction="queued", job_id=job_id, messages_logged=len(msgs) if msgs else None,
+                             note="Stored; facts are being extracted in the background. memory_jobs(job_id) "
+                                  "shows the events when done.")
         result = self.engine.add(text=clean_text, messages=msgs, scope=scope, metadata=meta, infer=infer,
                                  llm=llm or self.llm, source_ids=source_ids)
         if msgs:
@@ -217,9 +245,38 @@ class MemoryService:
             result.note = ((result.note or "") + " Invisible characters were removed.").strip()
         return result
 
+    def _run_job(self, job: Job) -> None:
+        p = job.payload
+        args = {"text": p["text"], "messages": p["messages"], "scope": Scope(**p["scope"]),
+                "metadata": p["metadata"], "source_ids": p["source_ids"]}
+
+        def done(conn: Any, events: list[MemoryEvent]) -> None:
+            JobQueue.mark_done(conn, job.id, AddResult(events=events, extraction="queued"))
+
+        if job.attempts > MAX_ATTEMPTS:  # it kept failing: keep the input, as given, and say so
+            result = self.engine.add(**args, infer=False, llm=None, on_commit=done)
+            with self.sql.write() as conn:
+                self.jobs.mark_failed(conn, job.id, "failed repeatedly; the input was stored as given", result)
+            return
+        result = self.engine.add(**args, infer=p["infer"], llm=self.llm, on_commit=done)
+        self.jobs.set_result(job.id, result)
+
+    def job_status(self, job_id: str | None = None, user_id: str | None = None) -> JobList:
+        """One background job (by id), or the most recent ones of a user, with counts by state."""
+        self._ready()
+        if job_id is not None:
+            jid = job_id.strip().lower().replace("-", "")
+            job = self.jobs.get(jid) if len(jid) == 32 else None
+            if job is None:
+                raise NotFound(f"no background job with id {job_id[:40]!r}")
+            jobs = [job]
+        else:
+            jobs = self.jobs.recent(self.scope(user_id).user_id or "")
+        return JobList(jobs=jobs, counts=self.jobs.counts())
+
     def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
-               threshold: float | None = None) -> SearchResult:
+               threshold: float | None = None, max_tokens: int | None = None) -> SearchResult:
         query = self._text(query, "query")
         scope = self.scope(user_id, agent_id, run_id)
         if not 1 <= limit <= 100:
@@ -232,10 +289,26 @@ class MemoryService:
             vector, note = None, f"{exc}; searched by words only"
         hits = self.retriever.search(query, scope, limit=limit, filters=validate.metadata(filters, "filters"),
                                      threshold=threshold, vector=vector, text_only=vector is None)
-        return SearchResult(note=note, hits=[Hit(id=s.row.id, memory=s.row.text, score=s.score,
-                                      created_at=short_ts(s.row.created_at) or "",
-                                      updated_at=short_ts(s.row.updated_at) or "",
-                                      metadata=s.row.metadata) for s in hits])
+        result = SearchResult(note=note, hits=[Hit(id=s.row.id, memory=s.row.text, score=s.score,
+                                                   created_at=short_ts(s.row.created_at) or "",
+                                                   updated_at=short_ts(s.row.updated_at) or "",
+                                                   metadata=s.row.metadata) for s in hits])
+        if max_tokens is not None:
+            result.hits, dropped = _within(result.hits, max_tokens)
+            if dropped:
+                result.note = " ".join(filter(None, [result.note, f"{dropped} more hits left out to stay within "
+                                                                 f"{max_tokens} tokens."]))
+        return result
+
+    def context(self, query: str, *, max_tokens: int = 1500, user_id: str | None = None,
+                agent_id: str | None = None, run_id: str | None = None) -> ContextBlock:
+        """Core memory, relevant facts and relevant past messages, most useful first, within
+        ``max_tokens``: a block to put in front of a prompt."""
+        from mcp_memory import context
+
+        query = self._text(query, "query")
+        self.scope(user_id, agent_id, run_id)
+        return context.build(self, query, max_tokens, user_id, agent_id, run_id)
 
     def list(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
              page: int = 1, page_size: int = 100) -> MemoryList:
@@ -399,6 +472,21 @@ class MemoryService:
             "embedder": str(self.identity),
             "llm": self.llm.name if self.llm else None,
         }
+
+
+def _within(hits: list[Hit], max_tokens: int) -> tuple[list[Hit], int]:
+    """The best hits whose compact JSON fits in ``max_tokens`` (counted with `mcp_memory.tokens`)."""
+    from mcp_memory import tokens
+
+    if max_tokens < 1:
+        raise InvalidInput("max_tokens must be at least 1")
+    kept, used = [], 2  # the surrounding {"hits":[...]}
+    costs = tokens.count_many([compact_json(h) for h in hits]) if hits else []
+    for hit, cost in zip(hits, costs):
+        if used + cost + 1 <= max_tokens:
+            kept.append(hit)
+            used += cost + 1
+    return kept, len(hits) - len(kept)
 
 
 def _memory(row: Any) -> Memory:

@@ -40,6 +40,9 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
                                                          "fact, filterable in search_memory.")] = None,
         infer: Annotated[bool, Field(description="false stores the text exactly as given, without "
                                      "extraction or reconciliation.")] = True,
+        wait: Annotated[bool | None, Field(description="With an LLM endpoint configured, false (the default) "
+                                           "stores the input and returns at once while facts are extracted in "
+                                           "the background (see memory_jobs); true waits for the events.")] = None,
     ) -> Annotated[CallToolResult, AddResult]:
         """Remember facts about the user across sessions. Call it when the user shares preferences, plans,
         facts about themselves or their work, or corrects something. The server extracts atomic facts,
@@ -52,7 +55,7 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
 
             llm = sampling_llm(ctx)
         return ok(service.add(text, [m.model_dump() for m in messages] if messages else None, user_id=user_id,
-                               agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer, llm=llm))
+                              agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer, llm=llm, wait=wait))
 
     @mcp.tool(annotations=READ_ONLY)
     def search_memory(
@@ -62,12 +65,14 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
                                                         "{\"topic\": \"travel\"}; a list value matches any.")] = None,
         limit: Annotated[int, Field(ge=1, le=100, description="Most hits to return.")] = 10,
         threshold: Annotated[float | None, Field(ge=0, le=1, description="Drop hits scoring below this.")] = None,
+        max_tokens: Annotated[int | None, Field(ge=1, le=100_000, description="Return only the best hits that "
+                                                "fit in this many tokens.")] = None,
     ) -> Annotated[CallToolResult, SearchResult]:
         """Find the stored facts most relevant to a question (hybrid semantic + keyword search over the
         user's active memories). Call it before answering anything that may depend on what you know about
         the user. Returns hits with id, memory text, score (0-1) and dates, best first."""
         return ok(service.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
-                                  limit=limit, threshold=threshold))
+                                 limit=limit, threshold=threshold, max_tokens=max_tokens))
 
     @mcp.tool(annotations=READ_ONLY)
     def list_memories(

@@ -180,8 +180,9 @@ async def test_profiles_choose_the_tools(tmp_path: Path):
     agent_tools = {"core_memory_read", "core_memory_append", "core_memory_replace", "core_memory_rethink",
                    "core_memory_create_block", "archival_memory_insert", "archival_search", "log_messages",
                    "recall"}
-    for profile, expected in (("passive", passive_tools), ("agent", agent_tools),
-                              ("all", passive_tools | agent_tools)):
+    shared = {"memory_context", "memory_jobs"}
+    for profile, expected in (("passive", passive_tools | shared), ("agent", agent_tools | shared),
+                              ("all", passive_tools | agent_tools | shared)):
         async with stdio_client(tmp_path / "data", MCP_MEMORY_PROFILE=profile) as client:
             tools = {t.name for t in (await client.list_tools()).tools}
             assert tools == expected, profile

@@ -30,10 +30,10 @@ KILLS = int(os.environ.get("MCP_MEMORY_CRASH_KILLS", "50"))
 class RawServer:
     """A server process spoken to in raw JSON-RPC lines, so it can be killed at any instant."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, **env: str) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "mcp_memory", "serve"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                     env=server_env(data))
+                                     env=server_env(data, **env))
         self.replies: dict[int, dict[str, Any]] = {}
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

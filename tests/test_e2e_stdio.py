@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 def llm_env(fake: FakeOpenAI, **extra: str) -> dict[str, str]:
     return {"MCP_MEMORY_LLM_BASE_URL": fake.url, "MCP_MEMORY_LLM_MODEL": "scripted",
-            "MCP_MEMORY_LLM_API_KEY": "sk-test-secret-key", **extra}
+            "MCP_MEMORY_LLM_API_KEY": "sk-test-secret-key", "MCP_MEMORY_ADD_WAIT": "true", **extra}
 
 
 async def run_scenarios(client: Any, extraction: str) -> None:

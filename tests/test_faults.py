@@ -29,8 +29,9 @@ def closed_port_url() -> str:
 
 
 def llm_env(url: str) -> dict[str, str]:
+    # wait=true by default here: these tests time the synchronous path (background jobs: test_background.py)
     return {"MCP_MEMORY_LLM_BASE_URL": url, "MCP_MEMORY_LLM_MODEL": "scripted", "MCP_MEMORY_LLM_API_KEY": SECRET,
-            "MCP_MEMORY_LLM_TIMEOUT": str(TIMEOUT), "MCP_MEMORY_MAX_RETRIES": "1"}
+            "MCP_MEMORY_LLM_TIMEOUT": str(TIMEOUT), "MCP_MEMORY_MAX_RETRIES": "1", "MCP_MEMORY_ADD_WAIT": "true"}
 
 
 async def timed_add(client: Any, text: str, budget: float) -> dict[str, Any]:

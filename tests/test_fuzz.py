@@ -107,6 +107,7 @@ by_name: dict[str, st.SearchStrategy[Any]] = {
     "label": st.one_of(st.sampled_from(["human", "persona", "Bad Label", "a" * 65, "x-1"]), weird_text, junk),
     "metadata": st.one_of(st.dictionaries(st.text(max_size=10), junk, max_size=5), junk),
     "filters": st.one_of(st.dictionaries(st.text(max_size=10), junk, max_size=3), junk),
+    "max_tokens": st.one_of(st.integers(-5, 200_000), junk), "job_id": ids,
 }
 
 
@@ -120,7 +121,7 @@ def arguments(props: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
 TOOLS = ["add_memory", "search_memory", "list_memories", "get_memory", "update_memory", "delete_memory",
          "memory_history", "delete_all_memories", "core_memory_read", "core_memory_append", "core_memory_replace",
          "core_memory_rethink", "core_memory_create_block", "archival_memory_insert", "archival_search",
-         "log_messages", "recall"]
+         "log_messages", "recall", "memory_context", "memory_jobs"]
 
 
 @pytest.mark.parametrize("tool", TOOLS)

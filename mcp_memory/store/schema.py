@@ -105,3 +105,26 @@ def _blocks(db: Database) -> None:
         CREATE INDEX memories_kind_created ON memories(kind, user_id, created_at);
         """
     )
+
+
+@migrations(name="0003_background_jobs")
+def _jobs(db: Database) -> None:
+    db.executescript(
+        """
+        -- add_memory(wait=false): raw input waiting for (or done with) background extraction.
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            result TEXT,
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            lease_until TEXT,
+            owner TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX jobs_state ON jobs(state, created_at);
+        """
+    )

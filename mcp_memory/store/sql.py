@@ -280,9 +280,10 @@ class SQLStore:
     def enqueue_index(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
         conn.executemany("INSERT INTO index_queue (memory_id) VALUES (?)", [(i,) for i in ids])
 
-    def pending_index(self, limit: int = 5000, after: int = 0) -> list[tuple[int, str]]:
+    def pending_index(self, limit: int = 5000, after: int = 0, newest: bool = False) -> list[tuple[int, str]]:
+        order = "DESC" if newest else ""
         return [(r[0], r[1]) for r in self.conn.execute(
-            "SELECT seq, memory_id FROM index_queue WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))]
+            f"SELECT seq, memory_id FROM index_queue WHERE seq > ? ORDER BY seq {order} LIMIT ?", (after, limit))]
 
     def pending_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM index_queue").fetchone()[0]
