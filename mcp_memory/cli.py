@@ -301,6 +301,26 @@ def jobs(ctx: click.Context, job_id: str | None, user_id: str | None) -> None:
     _emit(ctx, r, human)
 
 
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text", show_default=True,
+              help="dot is Graphviz: mcp-memory graph --format dot | dot -Tsvg > graph.svg")
+@click.option("--as-of", help="ISO date: the graph as it was then.")
+@click.option("--all", "include_ended", is_flag=True, help="Include relations that have ended.")
+@click.option("--user", "user_id")
+@click.pass_context
+@handle_errors
+def graph(ctx: click.Context, fmt: str, as_of: str | None, include_ended: bool, user_id: str | None) -> None:
+    """Export the entity graph (current relations, or as of a date)."""
+    from mcp_memory.graph import render, to_dot
+
+    rels = _service(ctx).graph.export(user_id, as_of, include_ended)
+    if fmt == "json" or ctx.obj["json"]:
+        click.echo(json.dumps([r.model_dump(mode="json", exclude_none=True) for r in rels], ensure_ascii=False,
+                              indent=2))
+    else:
+        click.echo(to_dot(rels) if fmt == "dot" else render(rels))
+
+
 # -- Letta-style memory ---------------------------------------------------------------------
 @cli.group()
 def blocks() -> None:

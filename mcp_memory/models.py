@@ -101,6 +101,8 @@ class AddResult(_Out):
 
 class SearchResult(_Out):
     hits: list[Hit]
+    relations: list[Relation] | None = Field(None, description="With include_relations: what the hits state, as "
+                                             "current relations between entities.")
     note: str | None = None
 
 
@@ -227,3 +229,42 @@ class ContextBlock(_Out):
     fact_ids: list[str]
     message_ids: list[int]
     omitted: int = Field(0, description="Relevant items left out to stay within the budget.")
+
+
+# -- graph and temporal memory --------------------------------------------------------------
+class Relation(_Out):
+    source: str
+    relation: str
+    target: str
+    valid_from: str
+    valid_to: str | None = Field(None, description="When it stopped being true; absent while it holds.")
+    ended: str | None = Field(None, description="Why it ended.")
+
+
+class GraphEntity(_Out):
+    id: str
+    name: str
+    type: str | None = None
+    aliases: list[str] | None = None
+
+
+class GraphResult(_Out):
+    entities: list[GraphEntity] = Field(description="The entities the query named.")
+    relations: list[Relation]
+    as_of: str | None = None
+
+
+class EntityInfo(_Out):
+    entity: GraphEntity
+    current: list[Relation]
+    past: list[Relation]
+    memories: list[str] = Field(description="Stored facts that state its relations.")
+    others_named_alike: list[str] | None = None
+
+
+class RelationsResult(_Out):
+    added: list[Relation]
+    ended: list[Relation]
+
+
+SearchResult.model_rebuild()

@@ -22,6 +22,9 @@ from typing import Any
 from mcp_memory import text as textlib
 from mcp_memory.embeddings import Embedder, try_embed
 from mcp_memory.errors import ProviderError
+from mcp_memory.graph import GraphEngine, parse_model_graph
+from mcp_memory import graph_rules
+from mcp_memory.graph_rules import Triple
 from mcp_memory.llm import LLM
 from mcp_memory.models import AddResult, Event, Extraction, Hit, MemoryEvent, Scope, short_ts, utcnow
 from mcp_memory.prompts import EXTRACT_SYSTEM, RECONCILE_SYSTEM, extraction_input, reconcile_input
@@ -52,11 +55,14 @@ class Plan:
     extraction: Extraction
     notes: list[str] = field(default_factory=list)
     actor: str = "rules"
+    relations: list[Triple] | None = None  # the model's; None: the rules read them from the stored facts
+    hints: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 class SemanticEngine:
     def __init__(self, sql: SQLStore, retriever: Retriever, sync: IndexSync, embedder: Embedder,
-                 max_chars: int, llm_timeout: float) -> None:
+                 max_chars: int, llm_timeout: float, graph: GraphEngine) -> None:
+        self.graph = graph
         self.sql = sql
         self.retriever = retriever
         self.sync = sync
@@ -78,7 +84,9 @@ class SemanticEngine:
         """``on_commit(conn, events)`` runs inside the transaction that writes the events (a
         background job marks itself done there, so it can never apply twice)."""
         plan = self.plan(text=text, messages=messages, scope=scope, infer=infer, llm=llm)
-        events = self.apply(plan.actions, scope, metadata, source_ids, plan.actor, plan.notes, on_commit)
+        when = max((m["created_at"] for m in messages), default=None) if messages else None
+        events = self.apply(plan.actions, scope, metadata, source_ids, plan.actor, plan.notes, on_commit,
+                            plan=plan, when=when)
         related = None
         if plan.extraction in ("none", "failed") and any(e.event in ("ADD", "UPDATE") for e in events):
             related = self._related(events, scope)
@@ -103,21 +111,23 @@ class SemanticEngine:
             return plan
         # both model calls share one budget, so add_memory answers within 2 x the LLM timeout
         deadline = time.monotonic() + 2 * self.llm_timeout
+        known = self.graph.known_entities(scope.user_id or "", text or " ".join(m["content"] for m in messages or ()))
         try:
-            facts = self._extract(llm, text, messages, deadline)
+            facts, relations, hints = self._extract(llm, text, messages, deadline, known)
         except ProviderError as exc:
             return Plan(self.rule_actions(given, scope, retraction=False), "failed",
                         [f"Fact extraction failed ({exc}); the input was stored as given."])
         if not facts:
             return Plan([], llm.kind, ["The model found no facts worth remembering; nothing was stored."],
-                        actor=llm.name)
+                        actor=llm.name, relations=relations, hints=hints)
         try:
             actions = self._reconcile(llm, facts, scope, deadline)
         except ProviderError as exc:
             return Plan(self.rule_actions(facts, scope, retraction=False), "failed",
                         [f"Facts were extracted but reconciling them with memory failed ({exc}); "
-                         "they were added with duplicate checks only."], actor=llm.name)
-        return Plan(actions, llm.kind, actor=llm.name)
+                         "they were added with duplicate checks only."], actor=llm.name, relations=relations,
+                        hints=hints)
+        return Plan(actions, llm.kind, actor=llm.name, relations=relations, hints=hints)
 
     # -- the model's path -----------------------------------------------------------
     def _time_left(self, deadline: float) -> float:
@@ -126,15 +136,18 @@ class SemanticEngine:
             raise ProviderError("no time was left for the model within this call's deadline")
         return left
 
-    def _extract(self, llm: LLM, text: str | None, messages: Sequence[dict[str, Any]] | None,
-                 deadline: float) -> list[str]:
+    def _extract(self, llm: LLM, text: str | None, messages: Sequence[dict[str, Any]] | None, deadline: float,
+                 known: Sequence[tuple[str, str, str | None, list[str]]]
+                 ) -> tuple[list[str], list[Triple] | None, dict[str, tuple[str, str | None]]]:
         today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-        reply = llm.complete_json(EXTRACT_SYSTEM % today, extraction_input(text, messages), self._time_left(deadline))
+        reply = llm.complete_json(EXTRACT_SYSTEM % today, extraction_input(text, messages, known),
+                                  self._time_left(deadline))
         facts = reply.get("facts")
         if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
             raise ProviderError("the model's reply had no 'facts' list of strings")
         cleaned = [textlib.clean(f)[: self.max_chars] for f in facts]
-        return list(dict.fromkeys(f for f in cleaned if f))[:MAX_FACTS]
+        relations, hints = parse_model_graph(reply, known)
+        return list(dict.fromkeys(f for f in cleaned if f))[:MAX_FACTS], relations, hints
 
     def _reconcile(self, llm: LLM, facts: list[str], scope: Scope, deadline: float) -> list[Action]:
         similar: dict[str, MemoryRow] = {}
@@ -255,7 +268,8 @@ class SemanticEngine:
     # -- applying a plan ----------------------------------------------------------------
     def apply(self, actions: Sequence[Action], scope: Scope, metadata: dict[str, Any] | None,
               source_ids: list[int] | None, actor: str, notes: list[str],
-              on_commit: OnCommit | None = None) -> list[MemoryEvent]:
+              on_commit: OnCommit | None = None, plan: Plan | None = None, when: str | None = None
+              ) -> list[MemoryEvent]:
         to_embed = [a.text for a in actions if a.event in ("ADD", "UPDATE")]
         embedded, failure = try_embed(self.embedder, to_embed)
         if failure:
@@ -307,10 +321,37 @@ class SemanticEngine:
                 else:
                     assert a.target is not None
                     events.append(MemoryEvent(id=a.target.id, memory=a.target.text, event="NONE", reason=a.reason))
+            self._update_graph(conn, events, scope, plan, when or now)
             if on_commit is not None:
                 on_commit(conn, events)
         self.sync.notify()
         return events
+
+
+    def _update_graph(self, conn: sqlite3.Connection, events: list[MemoryEvent], scope: Scope, plan: Plan | None,
+                      when: str) -> None:
+        """Inside the write: each written fact states its relations (the model's when it gave any,
+        else what the rules read in the fact); relations a fact no longer states, or a deleted
+        fact stated, end at ``when``."""
+        user = scope.user_id or ""
+        written = [e for e in events if e.event in ("ADD", "UPDATE")]
+        stated: dict[str, list[Triple]] = {e.id: [] for e in written}
+        if plan is not None and plan.relations is not None:
+            for t in plan.relations:
+                s, o = t.source.casefold(), t.target.casefold()
+                ids = [e.id for e in written if o in e.memory.casefold() and
+                       (s in e.memory.casefold() or s in ("user", "i"))] or [e.id for e in written]
+                for i in ids:
+                    stated[i].append(t)
+        else:
+            for e in written:
+                stated[e.id] = graph_rules.extract(e.memory)
+        for e in events:
+            if e.event == "DELETE":
+                self.graph.memory_changed(conn, e.id, when, f"deleted: {e.memory}"[:300])
+            elif e.event in ("ADD", "UPDATE"):
+                self.graph.restate(conn, user, e.id, stated[e.id], when, f"superseded: {e.memory}"[:300],
+                                   plan.hints if plan else None)
 
 
 def _owner(scope: Scope) -> Scope:

@@ -97,7 +97,7 @@ def instructions(settings: Settings, service: MemoryService) -> str:
 
 
 def build_server(settings: Settings, service: MemoryService | None = None) -> MemoryServer:
-    from mcp_memory import tools_agent, tools_context, tools_passive
+    from mcp_memory import tools_agent, tools_context, tools_graph, tools_passive
     from mcp_memory.notify import CoreWatcher
 
     service = service or MemoryService(settings)
@@ -121,6 +121,7 @@ def build_server(settings: Settings, service: MemoryService | None = None) -> Me
     tools_context.register(mcp, service)
     if settings.profile in ("all", "passive"):
         tools_passive.register(mcp, service)
+        tools_graph.register(mcp, service)
     if settings.profile in ("all", "agent"):
         tools_agent.register(mcp, service)
         mcp.add_request_handler("resources/subscribe", SubscribeRequestParams, watcher.subscribe)

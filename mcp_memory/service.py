@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from mcp_memory import graph_rules, validate
 from mcp_memory import text as textlib
-from mcp_memory import validate
 from mcp_memory.config import Settings
 
 if TYPE_CHECKING:
     from mcp_memory.agentic import AgentMemory
+    from mcp_memory.graph_api import GraphMemory
     from mcp_memory.models import BlockList
 from mcp_memory.embeddings import Embedder, EmbedderIdentity, make_embedder, try_embed
 from mcp_memory.errors import EmbedderMismatch, InvalidInput, MemoryServiceError, NotFound, ProviderError, StoreError
@@ -77,6 +78,8 @@ class MemoryService:
             if self._opened:
                 return
             from mcp_memory.agentic import AgentMemory
+            from mcp_memory.graph import GraphEngine
+            from mcp_memory.graph_api import GraphMemory
             from mcp_memory.search import Retriever
             from mcp_memory.semantic import SemanticEngine
             from mcp_memory.store.lock import InterProcessLock
@@ -98,8 +101,10 @@ class MemoryService:
             self._indexer = threading.Thread(target=self._open_index, name="mcp-memory-index-open", daemon=True)
             self._indexer.start()
             self.retriever = Retriever(self.sql, self.index, self.sync, self.embedder)
+            self.graph_engine = GraphEngine(self.sql)
+            self._graph = GraphMemory(s, self.sql, self.graph_engine)
             self.engine = SemanticEngine(self.sql, self.retriever, self.sync, self.embedder, s.max_text_chars,
-                                         s.llm_timeout)
+                                         s.llm_timeout, self.graph_engine)
             self._agent = AgentMemory(s, self.sql, self.retriever, self.sync, self.embedder)
             for user_id, blocks in self._shown_blocks:
                 self._agent.core._see(user_id, blocks)
@@ -193,6 +198,12 @@ class MemoryService:
         return self._opened
 
     @property
+    def graph(self) -> GraphMemory:
+        """The graph and temporal API (entities, relations, as_of) over the same store."""
+        self._ready()
+        return self._graph
+
+    @property
     def agent(self) -> AgentMemory:
         """The Letta-style API (core blocks, archival, recall) over the same store."""
         self._ready()
@@ -276,7 +287,8 @@ class MemoryService:
 
     def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
-               threshold: float | None = None, max_tokens: int | None = None) -> SearchResult:
+               threshold: float | None = None, max_tokens: int | None = None,
+               include_relations: bool = False) -> SearchResult:
         query = self._text(query, "query")
         scope = self.scope(user_id, agent_id, run_id)
         if not 1 <= limit <= 100:
@@ -293,6 +305,8 @@ class MemoryService:
                                                    created_at=short_ts(s.row.created_at) or "",
                                                    updated_at=short_ts(s.row.updated_at) or "",
                                                    metadata=s.row.metadata) for s in hits])
+        if include_relations:
+            result.relations = self.graph_engine.relations_for_memories([h.id for h in result.hits])
         if max_tokens is not None:
             result.hits, dropped = _within(result.hits, max_tokens)
             if dropped:
@@ -347,6 +361,7 @@ class MemoryService:
                 return MemoryEvent(id=mid, memory=row.text, event="NONE", reason="text unchanged")
             self.sql.update_memory_text(conn, mid, new, textlib.text_hash(new), vector, None, now)
             self.sql.add_history(conn, mid, "UPDATE", row.text, new, reason or "updated by request", "tool", now)
+            self.graph_engine.restate(conn, row.user_id or "", mid, graph_rules.extract(new), now, f"superseded: {new}"[:300])
         self.sync.notify()
         return MemoryEvent(id=mid, memory=new, event="UPDATE", previous=row.text, reason=failure)
 
@@ -360,6 +375,7 @@ class MemoryService:
                 raise NotFound(f"no active memory with id {mid}")
             self.sql.mark_deleted(conn, mid, now)
             self.sql.add_history(conn, mid, "DELETE", row.text, None, reason or "deleted by request", "tool", now)
+            self.graph_engine.memory_changed(conn, mid, now, "deleted")
         self.sync.notify()
         return MemoryEvent(id=mid, memory=row.text, event="DELETE")
 
@@ -382,10 +398,12 @@ class MemoryService:
         self._ready()
         with self.sql.write() as conn:
             ids = self.sql.erase_scope(conn, scope, ("fact", "archival"))
+            self.graph_engine.forget_memories(conn, ids)
             if user_id is not None and agent_id is None and run_id is None:
-                from mcp_memory.store.blocks import erase_user
+                from mcp_memory.store import blocks, graph
 
-                erase_user(conn, checked.user_id or user_id)
+                blocks.erase_user(conn, checked.user_id or user_id)
+                graph.erase_user(conn, checked.user_id or user_id)
         self.purge_disk()
         return DeleteResult(deleted=len(ids), note="erased from the database, its history, the message log "
                                                    "and the search index, and compacted on disk")
@@ -399,12 +417,16 @@ class MemoryService:
         with self.sql.write() as conn:
             ids = [r[0] for r in conn.execute(
                 f"SELECT id FROM memories WHERE state != 'active' AND {scope_sql}", params)]
+            self.graph_engine.forget_memories(conn, ids)
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 marks = ",".join("?" * len(chunk))
                 conn.execute(f"DELETE FROM history WHERE memory_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", chunk)
             if all_history:
+                from mcp_memory.store import graph
+
+                graph.erase_ended(conn, self.scope(user_id).user_id if user_id else None)
                 conn.execute(f"DELETE FROM history WHERE memory_id IN (SELECT id FROM memories WHERE {scope_sql})",
                              params)
                 conn.execute(

@@ -67,12 +67,15 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
         threshold: Annotated[float | None, Field(ge=0, le=1, description="Drop hits scoring below this.")] = None,
         max_tokens: Annotated[int | None, Field(ge=1, le=100_000, description="Return only the best hits that "
                                                 "fit in this many tokens.")] = None,
+        include_relations: Annotated[bool, Field(description="Also return the relations between entities that "
+                                                 "the hits state.")] = False,
     ) -> Annotated[CallToolResult, SearchResult]:
         """Find the stored facts most relevant to a question (hybrid semantic + keyword search over the
         user's active memories). Call it before answering anything that may depend on what you know about
         the user. Returns hits with id, memory text, score (0-1) and dates, best first."""
         return ok(service.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
-                                 limit=limit, threshold=threshold, max_tokens=max_tokens))
+                                 limit=limit, threshold=threshold, max_tokens=max_tokens,
+                                 include_relations=include_relations))
 
     @mcp.tool(annotations=READ_ONLY)
     def list_memories(

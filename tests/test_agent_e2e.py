@@ -176,7 +176,8 @@ async def test_archival_and_recall_over_mcp(tmp_path: Path):
 
 async def test_profiles_choose_the_tools(tmp_path: Path):
     passive_tools = {"add_memory", "search_memory", "list_memories", "get_memory", "update_memory",
-                     "delete_memory", "memory_history", "delete_all_memories"}
+                     "delete_memory", "memory_history", "delete_all_memories", "search_graph", "get_entity",
+                     "add_relations"}
     agent_tools = {"core_memory_read", "core_memory_append", "core_memory_replace", "core_memory_rethink",
                    "core_memory_create_block", "archival_memory_insert", "archival_search", "log_messages",
                    "recall"}

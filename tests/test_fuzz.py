@@ -108,6 +108,10 @@ by_name: dict[str, st.SearchStrategy[Any]] = {
     "metadata": st.one_of(st.dictionaries(st.text(max_size=10), junk, max_size=5), junk),
     "filters": st.one_of(st.dictionaries(st.text(max_size=10), junk, max_size=3), junk),
     "max_tokens": st.one_of(st.integers(-5, 200_000), junk), "job_id": ids,
+    "depth": st.one_of(st.integers(-2, 9), junk), "as_of": dates,
+    "relations": st.one_of(st.lists(st.fixed_dictionaries({}, optional={
+        k: st.one_of(weird_text, junk) for k in ("source", "relation", "target", "source_type", "target_type")}
+        | {"valid_from": dates, "exclusive": junk}), max_size=4), junk),
 }
 
 
@@ -121,7 +125,7 @@ def arguments(props: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
 TOOLS = ["add_memory", "search_memory", "list_memories", "get_memory", "update_memory", "delete_memory",
          "memory_history", "delete_all_memories", "core_memory_read", "core_memory_append", "core_memory_replace",
          "core_memory_rethink", "core_memory_create_block", "archival_memory_insert", "archival_search",
-         "log_messages", "recall", "memory_context", "memory_jobs"]
+         "log_messages", "recall", "memory_context", "memory_jobs", "search_graph", "get_entity", "add_relations"]
 
 
 @pytest.mark.parametrize("tool", TOOLS)

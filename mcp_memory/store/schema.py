@@ -128,3 +128,49 @@ def _jobs(db: Database) -> None:
         CREATE INDEX jobs_state ON jobs(state, created_at);
         """
     )
+
+
+@migrations(name="0004_graph")
+def _graph(db: Database) -> None:
+    db.executescript(
+        """
+        -- Entities (people, organisations, places, things) and their aliases, per user.
+        CREATE TABLE entities (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE entity_aliases (
+            user_id TEXT NOT NULL,
+            alias_norm TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            PRIMARY KEY (user_id, alias_norm, entity_id)
+        );
+        -- Relations hold over a time range: valid_to NULL means true now. A superseded relation is
+        -- ended, not deleted, so the graph can be read as of any date.
+        CREATE TABLE relations (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            relation TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            valid_from TEXT NOT NULL,
+            valid_to TEXT,
+            ended_reason TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX relations_source ON relations(user_id, source_id, relation);
+        CREATE INDEX relations_target ON relations(user_id, target_id);
+        -- Which memories state a relation; when the last of them is superseded, the relation ends.
+        CREATE TABLE relation_support (
+            relation_id TEXT NOT NULL,
+            memory_id TEXT NOT NULL,
+            PRIMARY KEY (relation_id, memory_id)
+        );
+        CREATE INDEX relation_support_memory ON relation_support(memory_id);
+        """
+    )
