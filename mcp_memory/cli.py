@@ -9,14 +9,14 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from pydantic import BaseModel
 
 from mcp_memory import __version__
 from mcp_memory.config import Settings
-from mcp_memory.errors import MemoryServiceError
+from mcp_memory.errors import ConfigError, MemoryServiceError
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1
@@ -42,14 +42,19 @@ def _emit(ctx: click.Context, value: Any, human: Callable[[Any], None]) -> None:
         human(value)
 
 
+def fail(exc: MemoryServiceError) -> NoReturn:
+    """One line on stderr; exit 2 for a bad setting or flag, 1 for anything else."""
+    click.echo(f"Error: {exc}", err=True)
+    sys.exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except MemoryServiceError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
+            fail(exc)
 
     return wrapper
 
@@ -64,32 +69,55 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def cli(ctx: click.Context, data_dir: Path | None, default_user_id: str | None, as_json: bool,
         log_level: str | None) -> None:
     """Long-term memory for MCP assistants, on a local store."""
+    overrides = {"data_dir": data_dir, "default_user_id": default_user_id, "log_level": log_level}
     try:
-        settings = Settings.from_env(data_dir=data_dir, default_user_id=default_user_id, log_level=log_level)
+        settings = Settings.from_env(**overrides)
     except MemoryServiceError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        fail(exc)
     os.environ.setdefault("LANCE_LOG", "error")  # LanceDB's Rust logger: warnings only when asked
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="mcp-memory %(levelname)s %(name)s: %(message)s")
     ctx.ensure_object(dict)
-    ctx.obj.update(settings=settings, json=as_json)
+    ctx.obj.update(settings=settings, json=as_json, overrides=overrides)
     ctx.call_on_close(lambda: ctx.obj["service"].close() if "service" in ctx.obj else None)
 
 
 @cli.command()
-@click.option("--transport", type=click.Choice(["stdio", "sse", "http"]), default="stdio", show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address for sse/http.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port for sse/http.")
+@click.option("--transport", type=click.Choice(["stdio", "sse", "http"]), default="stdio", show_default=True,
+              help="stdio: launched by an MCP client (the usual way); http: streamable HTTP at /mcp; "
+                   "sse: the older HTTP+SSE transport at /sse.")
+@click.option("--host", help="Address for sse/http [default: 127.0.0.1; env MCP_MEMORY_HTTP_HOST]. "
+                             "Anything but loopback needs a token.")
+@click.option("--port", type=int, help="Port for sse/http [default: 8765; 0 picks a free one; env MCP_MEMORY_HTTP_PORT].")
+@click.option("--token", help="Bearer token HTTP requests must carry [env MCP_MEMORY_HTTP_TOKEN, which "
+                              "is safer: a command line is visible to other users].")
 @click.option("--profile", type=click.Choice(["all", "passive", "agent"]),
               help="Tools to expose: passive (Mem0-style), agent (Letta-style), all (default; env MCP_MEMORY_PROFILE).")
 @click.pass_context
-def serve(ctx: click.Context, transport: str, host: str, port: int, profile: str | None) -> None:
-    """Run the MCP server (stdio by default: this is what MCP clients launch)."""
-    from mcp_memory.server import run
+def serve(ctx: click.Context, transport: str, host: str | None, port: int | None, token: str | None,
+          profile: str | None) -> None:
+    """Run the MCP server (stdio by default: this is what MCP clients launch).
 
-    settings = _settings(ctx)
-    run(settings.model_copy(update={"profile": profile}) if profile else settings, transport, host, port)
+    \b
+    stdio: stdout carries only JSON-RPC, logs go to stderr, the server exits when stdin closes.
+    http/sse: listens on 127.0.0.1:8765 and checks Host and Origin; listening on another
+    address needs a bearer token (MCP_MEMORY_HTTP_TOKEN), which every request must then carry.
+    """
+    try:
+        settings = Settings.from_env(**ctx.obj["overrides"], profile=profile, http_host=host, http_port=port,
+                                     http_token=token)
+        if transport == "stdio":
+            from mcp_memory.serve_stdio import serve as serve_stdio
+
+            serve_stdio(settings)
+        else:
+            from mcp_memory.serve_http import serve as serve_http
+
+            serve_http(settings, transport, ready=lambda line: click.echo(line, err=True))
+    except MemoryServiceError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 @cli.command()
