@@ -15,6 +15,7 @@ import click
 from pydantic import BaseModel
 
 from mcp_memory import __version__
+from mcp_memory.cli_install import install
 from mcp_memory.config import Settings
 from mcp_memory.errors import ConfigError, MemoryServiceError
 
@@ -272,6 +273,22 @@ def stats(ctx: click.Context) -> None:
 
 @cli.command()
 @click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the installation: data dir, schema, embedder, LLM endpoint, index health.
+
+    One line per check (ok, warn or fail); exit code 1 if any check fails. Changes nothing.
+    """
+    from mcp_memory.doctor import run_checks
+
+    checks = run_checks(_settings(ctx))
+    _emit(ctx, [c.as_dict() for c in checks],
+          lambda cs: [click.echo(f"{c['status']:<5} {c['name']:<9} {c['detail']}") for c in cs])
+    if any(c.status == "fail" for c in checks):
+        sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+@click.pass_context
 @handle_errors
 def reindex(ctx: click.Context) -> None:
     """Re-embed every memory with the configured embedder and rebuild the search index."""
@@ -430,6 +447,9 @@ def recall_(ctx: click.Context, query: str | None, roles: tuple[str, ...], since
     r = _service(ctx).agent.recall(query, list(roles) or None, since, until, run_id, limit, 1, user_id)
     _emit(ctx, r, lambda r: [click.echo(f"#{m.id} {m.created_at} {m.name or m.role}: {m.content}")
                              for m in r.messages] or click.echo("no messages"))
+
+
+cli.add_command(install)
 
 
 def main() -> None:
