@@ -50,12 +50,22 @@ def fail(exc: MemoryServiceError) -> NoReturn:
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Errors become one line on stderr: ours with their fix (exit 1, or 2 for a setting), anything
+    unexpected as a bug to report (exit 1; --log-level DEBUG shows the traceback)."""
+
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except MemoryServiceError as exc:
             fail(exc)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            logging.getLogger("mcp_memory.cli").debug("unexpected error", exc_info=True)
+            click.echo(f"Error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                       "this is a bug: rerun with --log-level DEBUG for the traceback and report it", err=True)
+            sys.exit(EXIT_ERROR)
 
     return wrapper
 
@@ -273,6 +283,7 @@ def stats(ctx: click.Context) -> None:
 
 @cli.command()
 @click.pass_context
+@handle_errors
 def doctor(ctx: click.Context) -> None:
     """Check the installation: data dir, schema, embedder, LLM endpoint, index health.
 

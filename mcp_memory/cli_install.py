@@ -76,8 +76,9 @@ class Plan:
         return {self.key: {self.name: self.entry}}
 
     def claude_command(self) -> list[str]:
-        env = [f"--env={k}={v}" for k, v in self.entry.get("env", {}).items()]
-        return ["claude", "mcp", "add", "--scope", "user", *env, self.name, "--", self.entry["command"],
+        """As Claude Code's docs write it: claude mcp add NAME -e KEY=VALUE ... -- COMMAND ARGS."""
+        env = [a for k, v in self.entry.get("env", {}).items() for a in ("-e", f"{k}={v}")]
+        return ["claude", "mcp", "add", "--scope", "user", self.name, *env, "--", self.entry["command"],
                 *self.entry["args"]]
 
 

@@ -128,8 +128,8 @@ def test_print_writes_nothing(isolated_home: Path, tmp_path: Path, no_claude_bin
     assert snippet["servers"]["memory"]["type"] == "stdio"
     assert "merge it into" in out.stderr and str(isolated_home / HOME_PATHS["vscode"]) in out.stderr
     out = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "install", "claude-code", "--print"])
-    assert out.stdout.startswith("claude mcp add --scope user --env=MCP_MEMORY_DATA_DIR=")
-    assert " memory -- " in out.stdout and out.stdout.strip().endswith(" serve")
+    assert out.stdout.startswith("claude mcp add --scope user memory -e MCP_MEMORY_DATA_DIR=")
+    assert out.stdout.strip().endswith(" serve") and " -- " in out.stdout
     out = CliRunner().invoke(cli, ["--json", "--data-dir", str(tmp_path / "data"), "install", "cursor", "--print"])
     assert json.loads(out.stdout)["snippet"]["mcpServers"]["memory"]["args"][-1] == "serve"
     assert not any(isolated_home.rglob("*.json"))
@@ -158,10 +158,10 @@ path = Path.home() / ".claude.json"
 data = json.loads(path.read_text()) if path.exists() else {{}}
 servers = data.setdefault("mcpServers", {{}})
 if args[:2] == ["mcp", "add"]:
-    rest = args[4:]
-    env = dict(a.split("=", 1)[1].split("=", 1) for a in rest if a.startswith("--env="))
-    rest = [a for a in rest if not a.startswith("--env=")]
-    name, command, *argv = rest[0], rest[2], *rest[3:]
+    name, options = args[4], args[5:args.index("--")]
+    command, *argv = args[args.index("--") + 1:]
+    assert options[::2] == ["-e"] * (len(options) // 2), options
+    env = dict(pair.split("=", 1) for pair in options[1::2])
     if name in servers:
         sys.exit("MCP server " + name + " already exists in user config")
     servers[name] = {{"type": "stdio", "command": command, "args": argv, "env": env}}
@@ -174,7 +174,8 @@ path.write_text(json.dumps(data))
     out = install(tmp_path / "data", "claude-code")
     assert "added 'memory' with `claude mcp add --scope user`" in out
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert calls[0][:4] == ["mcp", "add", "--scope", "user"] and calls[0][-1] == "serve"
+    assert calls[0][:5] == ["mcp", "add", "--scope", "user", "memory"] and calls[0][-1] == "serve"
+    assert calls[0][5:7] == ["-e", f"MCP_MEMORY_DATA_DIR={(tmp_path / 'data').absolute()}"]
     assert install(tmp_path / "data", "claude-code").count("nothing changed") == 1
     assert len(log.read_text().splitlines()) == 1  # the second run did not call it again
     out = install(tmp_path / "data", "claude-code", "--profile", "passive")
@@ -204,3 +205,30 @@ def test_the_installed_entry_starts_a_working_server(isolated_home: Path, tmp_pa
     anyio.run(session)
     result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "search", "cat"])
     assert "Miso" in result.output
+
+
+def test_the_example_claude_desktop_config_works_as_is(isolated_home: Path, tmp_path: Path):
+    """examples/claude_desktop_config.json, launched as Claude Desktop would with `mcp-memory` on its PATH
+    (e.g. after `pipx install .`); the data lands in the default data directory of that HOME."""
+    import anyio
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from tests.conftest import call
+
+    example = json.loads((Path(__file__).parent.parent / "examples" / "claude_desktop_config.json").read_text())
+    [(name, entry)] = example["mcpServers"].items()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")} | entry.get("env", {})
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+
+    async def session() -> str:
+        params = StdioServerParameters(command=entry["command"], args=entry["args"], env=env, cwd="/")
+        async with Client(params, read_timeout_seconds=60) as client:
+            added = await call(client, "add_memory", text="User's dog is called Pixel")
+            return added["events"][0]["id"]
+
+    memory_id = anyio.run(session)
+    default_dir = isolated_home / ".local" / "share" / "mcp-memory"
+    result = CliRunner().invoke(cli, ["--data-dir", str(default_dir), "--json", "show", memory_id])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["memory"]["user_id"] == entry["env"]["MCP_MEMORY_DEFAULT_USER_ID"]

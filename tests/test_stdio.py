@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,29 @@ def test_modern_requests_sent_before_the_sdk_is_ready(tmp_path: Path):
     assert "result" in replies[3]
     replies, _ = serve(data, DISCOVER, tool(4, "search_memory", META, query="which instrument?"), debug=False)
     assert "cello" in json.dumps(replies[4]["result"]["structuredContent"])
+
+
+def test_stray_prints_while_serving_go_to_stderr_not_to_the_wire(tmp_path: Path):
+    """A library (or a child process) writing to stdout while the server runs must not corrupt
+    the JSON-RPC stream: fd 1 points at stderr while serving."""
+    noisy = ("import sys, threading, time\n"
+             "def noise():\n"
+             "    time.sleep(2)\n"
+             "    for _ in range(5):\n"
+             "        print('NOISE from a library', flush=True)\n"
+             "        import os; os.system('echo NOISE from a child process')\n"
+             "threading.Thread(target=noise, daemon=True).start()\n"
+             "sys.argv = ['mcp-memory', 'serve']\n"
+             "from mcp_memory.cli import main\n"
+             "main()\n")
+    wire = "".join(json.dumps(m) + "\n" for m in (HANDSHAKE, INITIALIZED))
+    proc = subprocess.Popen([sys.executable, "-c", noisy], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=server_env(tmp_path / "data"))
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(wire)
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline())["id"] == 1
+    time.sleep(3)  # the noise happens while the session is open
+    out, err = proc.communicate(json.dumps(tool(2, "list_memories")) + "\n", timeout=60)
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [2]
+    assert err.count("NOISE from a library") == 5 and err.count("NOISE from a child process") == 5
