@@ -97,14 +97,21 @@ def build_server(settings: Settings, service: MemoryService | None = None, *, in
     @asynccontextmanager
     async def process_lifespan(_: MCPServer) -> AsyncIterator[MemoryService]:
         service.start()  # heavy imports and store opening happen off the initialize path
-        async with anyio.create_task_group() as tg:
-            if settings.profile != "passive":
-                tg.start_soon(watcher.run)
-            try:
-                yield service
-            finally:
-                tg.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tg:
+                if settings.profile != "passive":
+                    tg.start_soon(watcher.run)
+                try:
+                    yield service
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            # Outside the cancelled task group, and shielded: awaited inside it, the close was
+            # cancelled before it ran, leaving the store open (and the opening thread running)
+            # while the interpreter shut down.
+            with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(service.close)
+            log.info("memory store closed")
 
     @asynccontextmanager
     async def connection_lifespan(_: MCPServer) -> AsyncIterator[MemoryService]:

@@ -165,3 +165,14 @@ def test_stray_prints_while_serving_go_to_stderr_not_to_the_wire(tmp_path: Path)
     out, err = proc.communicate(json.dumps(tool(2, "list_memories")) + "\n", timeout=60)
     assert [json.loads(line)["id"] for line in out.splitlines()] == [2]
     assert err.count("NOISE from a library") == 5 and err.count("NOISE from a child process") == 5
+
+
+def test_the_store_is_closed_when_the_client_leaves_at_once(tmp_path: Path):
+    """A client that leaves right after the handshake: the server waits for the store to finish
+    opening, then closes it, instead of exiting with the opening thread cut off mid-way."""
+    data = tmp_path / "data"
+    _, log = serve(data, HANDSHAKE)
+    assert "memory store closed" in log
+    assert not (data / "memory.sqlite3-wal").exists()
+    checks = CliRunner().invoke(cli, ["--json", "--data-dir", str(data), "doctor"])
+    assert checks.exit_code == 0 and '"fail"' not in checks.output
