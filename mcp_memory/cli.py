@@ -9,14 +9,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from pydantic import BaseModel
 
 from mcp_memory import __version__
+from mcp_memory.cli_install import install
 from mcp_memory.config import Settings
-from mcp_memory.errors import MemoryServiceError
+from mcp_memory.errors import ConfigError, MemoryServiceError
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1
@@ -42,13 +43,28 @@ def _emit(ctx: click.Context, value: Any, human: Callable[[Any], None]) -> None:
         human(value)
 
 
+def fail(exc: MemoryServiceError) -> NoReturn:
+    """One line on stderr; exit 2 for a bad setting or flag, 1 for anything else."""
+    click.echo(f"Error: {exc}", err=True)
+    sys.exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Errors become one line on stderr: ours with their fix (exit 1, or 2 for a setting), anything
+    unexpected as a bug to report (exit 1; --log-level DEBUG shows the traceback)."""
+
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except MemoryServiceError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            fail(exc)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            logging.getLogger("mcp_memory.cli").debug("unexpected error", exc_info=True)
+            click.echo(f"Error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                       "this is a bug: rerun with --log-level DEBUG for the traceback and report it", err=True)
             sys.exit(EXIT_ERROR)
 
     return wrapper
@@ -64,32 +80,58 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def cli(ctx: click.Context, data_dir: Path | None, default_user_id: str | None, as_json: bool,
         log_level: str | None) -> None:
     """Long-term memory for MCP assistants, on a local store."""
+    overrides = {"data_dir": data_dir, "default_user_id": default_user_id, "log_level": log_level}
     try:
-        settings = Settings.from_env(data_dir=data_dir, default_user_id=default_user_id, log_level=log_level)
+        settings = Settings.from_env(**overrides)
     except MemoryServiceError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        fail(exc)
     os.environ.setdefault("LANCE_LOG", "error")  # LanceDB's Rust logger: warnings only when asked
+    from mcp_memory.lazy_imports import defer_lance_rest_client
+
+    defer_lance_rest_client()  # ~0.5 s off every command that opens the store (see lazy_imports)
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="mcp-memory %(levelname)s %(name)s: %(message)s")
     ctx.ensure_object(dict)
-    ctx.obj.update(settings=settings, json=as_json)
+    ctx.obj.update(settings=settings, json=as_json, overrides=overrides)
     ctx.call_on_close(lambda: ctx.obj["service"].close() if "service" in ctx.obj else None)
 
 
 @cli.command()
-@click.option("--transport", type=click.Choice(["stdio", "sse", "http"]), default="stdio", show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address for sse/http.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port for sse/http.")
+@click.option("--transport", type=click.Choice(["stdio", "sse", "http"]), default="stdio", show_default=True,
+              help="stdio: launched by an MCP client (the usual way); http: streamable HTTP at /mcp; "
+                   "sse: the older HTTP+SSE transport at /sse.")
+@click.option("--host", help="Address for sse/http [default: 127.0.0.1; env MCP_MEMORY_HTTP_HOST]. "
+                             "Anything but loopback needs a token.")
+@click.option("--port", type=int, help="Port for sse/http [default: 8765; 0 picks a free one; env MCP_MEMORY_HTTP_PORT].")
+@click.option("--token", help="Bearer token HTTP requests must carry [env MCP_MEMORY_HTTP_TOKEN, which "
+                              "is safer: a command line is visible to other users].")
 @click.option("--profile", type=click.Choice(["all", "passive", "agent"]),
               help="Tools to expose: passive (Mem0-style), agent (Letta-style), all (default; env MCP_MEMORY_PROFILE).")
 @click.pass_context
-def serve(ctx: click.Context, transport: str, host: str, port: int, profile: str | None) -> None:
-    """Run the MCP server (stdio by default: this is what MCP clients launch)."""
-    from mcp_memory.server import run
+def serve(ctx: click.Context, transport: str, host: str | None, port: int | None, token: str | None,
+          profile: str | None) -> None:
+    """Run the MCP server (stdio by default: this is what MCP clients launch).
 
-    settings = _settings(ctx)
-    run(settings.model_copy(update={"profile": profile}) if profile else settings, transport, host, port)
+    \b
+    stdio: stdout carries only JSON-RPC, logs go to stderr, the server exits when stdin closes.
+    http/sse: listens on 127.0.0.1:8765 and checks Host and Origin; listening on another
+    address needs a bearer token (MCP_MEMORY_HTTP_TOKEN), which every request must then carry.
+    """
+    try:
+        settings = Settings.from_env(**ctx.obj["overrides"], profile=profile, http_host=host, http_port=port,
+                                     http_token=token)
+        if transport == "stdio":
+            from mcp_memory.serve_stdio import serve as serve_stdio
+
+            serve_stdio(settings)
+        else:
+            from mcp_memory.serve_http import serve as serve_http
+
+            serve_http(settings, transport, ready=lambda line: click.echo(line, err=True))
+    except MemoryServiceError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        sys.exit(130)
     # Everything acknowledged is committed and the store is closed. Exit now rather than through
     # interpreter finalization, which can abort a native (LanceDB) call still running in a daemon thread.
     sys.stdout.flush()
@@ -259,6 +301,23 @@ def stats(ctx: click.Context) -> None:
     """Counts, index health and the embedder of the store."""
     s = _service(ctx).stats()
     _emit(ctx, s, lambda s: [click.echo(f"{k}: {v}") for k, v in s.items()])
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def doctor(ctx: click.Context) -> None:
+    """Check the installation: data dir, schema, embedder, LLM endpoint, index health.
+
+    One line per check (ok, warn or fail); exit code 1 if any check fails. Changes nothing.
+    """
+    from mcp_memory.doctor import run_checks
+
+    checks = run_checks(_settings(ctx))
+    _emit(ctx, [c.as_dict() for c in checks],
+          lambda cs: [click.echo(f"{c['status']:<5} {c['name']:<9} {c['detail']}") for c in cs])
+    if any(c.status == "fail" for c in checks):
+        sys.exit(EXIT_ERROR)
 
 
 @cli.command()
@@ -472,6 +531,9 @@ def recall_(ctx: click.Context, query: str | None, roles: tuple[str, ...], since
     r = _service(ctx).agent.recall(query, list(roles) or None, since, until, run_id, limit, 1, user_id)
     _emit(ctx, r, lambda r: [click.echo(f"#{m.id} {m.created_at} {m.name or m.role}: {m.content}")
                              for m in r.messages] or click.echo("no messages"))
+
+
+cli.add_command(install)
 
 
 def main() -> None:

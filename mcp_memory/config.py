@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from mcp_memory.errors import ConfigError
 
@@ -64,6 +64,19 @@ class Settings(BaseModel):
     max_text_chars: int = Field(20_000, ge=100, le=10_000_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
+    http_host: str = Field("127.0.0.1", min_length=1, description="Address the sse/http transports listen on.")
+    http_port: int = Field(8765, ge=0, le=65535, description="Port of the sse/http transports (0: any free port).")
+    http_token: SecretStr | None = Field(None, description="Bearer token every HTTP request must carry; "
+                                         "required to listen on a non-loopback address.")
+
+    @field_validator("http_token")
+    @classmethod
+    def _strong_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters; make one with "
+                             "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return v
+
     @property
     def llm_enabled(self) -> bool:
         return bool(self.llm_model)
@@ -102,7 +115,6 @@ class Settings(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err["loc"] else "settings"
-            raise ConfigError(
-                f"invalid setting {field} ({ENV_PREFIX}{field.upper()}): {err['msg']}"
-            ) from None
+            msg = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"invalid setting {field} ({ENV_PREFIX}{field.upper()}): {msg}") from None
         return settings.model_copy(update={"data_dir": Path(settings.data_dir).expanduser()})

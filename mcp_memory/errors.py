@@ -10,7 +10,8 @@ reading a tool error, or a person at a terminal), and never carries a secret.
     ├── ConfigError             a setting is wrong: fix the environment or the flags
     ├── EmbedderMismatch        the store was indexed with another embedder
     ├── ProviderError           the LLM or embedding endpoint failed
-    └── StoreError              the local store could not be opened or written
+    ├── StoreError              the local store could not be opened or written
+    └── ListenError             an HTTP transport could not listen (address in use ...)
 """
 
 from __future__ import annotations
@@ -46,3 +47,7 @@ class ProviderError(MemoryServiceError):
 
 class StoreError(MemoryServiceError):
     """The data directory could not be opened, locked or written."""
+
+
+class ListenError(MemoryServiceError):
+    """An HTTP transport could not listen on the address and port asked for."""

@@ -496,6 +496,46 @@ class MemoryService:
         }
 
 
+    def health(self) -> dict[str, Any]:
+        """What `mcp-memory doctor` reports, read without opening the service (which would
+        migrate the schema and repair the index first): schema migrations applied and
+        pending, the embedder recorded in the store, SQLite's active rows against the
+        search index's rows, and the index outbox. Keys are missing for parts that do not
+        exist yet (a new data directory)."""
+        import sqlite3
+
+        from mcp_memory.store.schema import migrations
+        from mcp_memory.store.sql import SQLStore
+
+        s = self.settings
+        out: dict[str, Any] = {"sqlite_path": str(s.sqlite_path), "lance_path": str(s.lance_path)}
+        if not s.sqlite_path.exists():
+            return out
+        sql = SQLStore(s.sqlite_path, s.lock_dir)  # not opened: opening applies migrations
+        try:
+            out["migrations_applied"] = [m.name for m in migrations.applied(sql.db)]
+            out["migrations_pending"] = [m.name for m in migrations.pending(sql.db)]
+            if out["migrations_pending"]:
+                return out
+            stored = sql.get_meta("embedder")
+            out["embedder_stored"] = str(EmbedderIdentity(**json.loads(stored))) if stored else None
+            out["rows_active"] = sql.count_active()
+            out["index_pending"] = len(sql.pending_index())
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {s.sqlite_path}: {exc}") from None
+        finally:
+            sql.close()
+        if s.lance_path.exists():
+            from mcp_memory.store.vectors import VectorIndex
+
+            dim = json.loads(stored)["dim"] if stored else 1
+            index = VectorIndex(s.lance_path, dim)
+            index.open()
+            out["index_rows"] = index.count()
+            out["index_versions"] = index.version_count()
+        return out
+
+
 def _within(hits: list[Hit], max_tokens: int) -> tuple[list[Hit], int]:
     """The best hits whose compact JSON fits in ``max_tokens`` (counted with `mcp_memory.tokens`)."""
     from mcp_memory import tokens

@@ -8,19 +8,13 @@ from mcp_types import CallToolResult
 from pydantic import Field
 
 from mcp_memory.agentic import DEFAULT_LIMIT, render_blocks
+from mcp_memory.instructions import AGENT
 from mcp_memory.models import ArchivalInsert, ArchivalResult, Block, BlockList, LogResult, RecallResult
 from mcp_memory.service import MemoryService
 from mcp_memory.tooling import READ_ONLY, WRITES, RunId, UserId, ok
 from mcp_memory.tools_passive import MessageIn
 
-INSTRUCTIONS = """Self-editing memory (MemGPT/Letta-style):
-- Core memory is always in your context: the blocks below (persona: who you are for this user; human: \
-what you know about them), also the resource memory://core. Keep it current yourself with \
-core_memory_append, core_memory_replace and core_memory_rethink; a block has a character limit.
-- Archival memory is unlimited: save detail there with archival_memory_insert and find it with \
-archival_search (it also finds the facts stored by add_memory).
-- Recall memory is the log of past messages: log each turn with log_messages, search it with recall \
-(by words, role and date, or the newest messages)."""
+INSTRUCTIONS = AGENT
 
 Label = Annotated[str, Field(description="Block label, e.g. 'human' or 'persona'.")]
 Date = Annotated[str | None, Field(description="ISO 8601 date or datetime (UTC if no offset).")]

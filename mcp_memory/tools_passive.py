@@ -6,16 +6,12 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from mcp_memory.instructions import PASSIVE
 from mcp_memory.models import AddResult, DeleteResult, History, Memory, MemoryEvent, MemoryList, SearchResult
 from mcp_memory.service import MemoryService
 from mcp_memory.tooling import DESTRUCTIVE, READ_ONLY, WRITES, AgentId, MemoryId, RunId, UserId, ok
 
-INSTRUCTIONS = """Facts about the user (Mem0-style memory):
-- At the start of a task, call search_memory with what the user is asking about, and use what it returns.
-- When the user shares something worth remembering (preferences, plans, facts about themselves or their \
-work, corrections), call add_memory with one self-contained fact per sentence, or with the recent messages.
-- add_memory reconciles facts with what is stored (ADD / UPDATE / DELETE / NONE). If its result lists \
-'related' memories that the new fact replaces, call update_memory or delete_memory on them."""
+INSTRUCTIONS = PASSIVE
 
 
 class MessageIn(BaseModel):

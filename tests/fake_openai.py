@@ -38,6 +38,7 @@ class FakeOpenAI:
     script: Script | None = None
     embed_dim: int = 64
     embed_fault: Fault | None = None
+    models: list[str] | None = field(default_factory=lambda: ["scripted"])  # None: /models is not served
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -54,6 +55,14 @@ class FakeOpenAI:
                     fake._chat(self, body)
                 elif self.path.endswith("/embeddings"):
                     fake._embeddings(self, body)
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_GET(self) -> None:  # noqa: N802
+                fake.requests.append({"path": self.path, "body": None, "auth": self.headers.get("authorization")})
+                if self.path.endswith("/models") and fake.models is not None:
+                    self._send(200, {"object": "list", "data": [
+                        {"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in fake.models]})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 

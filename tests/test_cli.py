@@ -3,8 +3,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import anyio
+import click
 from click.testing import CliRunner
 
 from mcp_memory.cli import cli
@@ -59,3 +61,48 @@ def test_every_command_and_tool_is_documented_in_the_readme(tmp_path: Path):
 
     for name in anyio.run(tools):
         assert f"`{name}`" in README, f"tool {name!r} is missing from README.md"
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, command in group.commands.items():
+        out.append((*prefix, name))
+        if isinstance(command, click.Group):
+            out += _commands(command, (*prefix, name))
+    return out
+
+
+def test_help_everywhere():
+    for path in [(), *_commands(cli)]:
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0 and result.output.startswith("Usage: "), path
+        short = CliRunner().invoke(cli, [*path, "-h"])
+        assert short.output == result.output, path
+
+
+def test_exit_codes_and_one_line_errors(tmp_path: Path):
+    def invoke(*args: str, **env: str) -> Any:
+        return CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), *args], env=env)
+
+    bad_setting = invoke("stats", MCP_MEMORY_LLM_TIMEOUT="soon")
+    assert bad_setting.exit_code == 2 and bad_setting.output.count("\n") == 1
+    assert "MCP_MEMORY_LLM_TIMEOUT" in bad_setting.output
+    incomplete = invoke("search", "x", MCP_MEMORY_EMBEDDER="openai")  # a setting that is missing a partner
+    assert incomplete.exit_code == 2 and incomplete.output.count("\n") == 1
+    assert "MCP_MEMORY_EMBED_BASE_URL" in incomplete.output
+    assert invoke("no-such-command").exit_code == 2
+    assert invoke("search").exit_code == 2  # missing argument
+    missing = invoke("delete", "0" * 32)
+    assert missing.exit_code == 1 and missing.output == f"Error: no active memory with id {'0' * 32}\n"
+    file_as_dir = tmp_path / "a-file"
+    file_as_dir.write_text("")
+    broken = CliRunner().invoke(cli, ["--data-dir", str(file_as_dir), "stats"])
+    assert broken.exit_code == 1 and broken.output.count("\n") == 1 and "Traceback" not in broken.output
+
+
+def test_json_output_for_scripting(tmp_path: Path):
+    run(tmp_path, "add", "--no-infer", "User likes tea")
+    for args in (["stats"], ["list"], ["search", "tea"], ["blocks", "show"], ["recall"], ["doctor"],
+                 ["install", "cursor", "--print"]):
+        out = run(tmp_path, "--json", *args)
+        json.loads(out)

@@ -1,0 +1,310 @@
+"""The stdio transport, with a start-up that does not make the client wait for the SDK.
+
+Importing the MCP SDK takes ~0.5 s (pydantic models for two protocol eras and the HTTP
+stack it imports eagerly), and clients launch a new server for every session. So:
+
+1. The wire is claimed first: the process's own stdin/stdout descriptors are kept for
+   JSON-RPC, and fd 0/1 are pointed at /dev/null and stderr, so nothing else (a
+   library's print, a child process) can read the client's messages or write to it.
+2. A thread reads the client's lines into a queue; another imports the SDK and builds
+   the server, while this one reads core memory for the `instructions`.
+3. The client's opening request (`initialize`, or `server/discover` on 2026-07-28
+   connections) is answered at once when the SDK's own answer to that request is in the
+   handshake cache (written by the previous start with the same package, SDK and
+   profile; the instructions are always the current ones).
+4. When the SDK is ready, everything the client sent is replayed into it, in order,
+   then the live stream follows. The SDK's reply to the request answered early is not
+   sent again: it is compared with the early answer, and a difference refreshes the
+   cache and is logged, so a stale cache costs at most one slightly wrong reply.
+
+Everything after the opening reply is the SDK's own stdio server and session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from mcp_memory import __version__
+from mcp_memory.config import Settings
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = "handshake-cache.json"
+MODERN_META = "io.modelcontextprotocol/"
+DRAIN_SECONDS = 30.0
+_EOF = object()
+
+
+class _Ready:
+    def __init__(self, server: Any = None, error: BaseException | None = None) -> None:
+        self.server = server
+        self.error = error
+
+
+def _claim_wire() -> tuple[BinaryIO, BinaryIO]:
+    """Private copies of fd 0 and fd 1 for JSON-RPC; fd 0 then reads /dev/null and fd 1 goes to stderr."""
+    wire_in, wire_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    return os.fdopen(wire_in, "rb"), os.fdopen(wire_out, "wb")
+
+
+def sdk_fingerprint(profile: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        sdk = f"{version('mcp')}+{version('mcp-types')}"
+    except PackageNotFoundError:
+        sdk = "unknown"
+    return f"mcp-memory {__version__}; mcp {sdk}; profile {profile}"
+
+
+class HandshakeCache:
+    """The SDK's replies to opening requests, keyed by method and protocol version, minus
+    the instructions (which change with core memory and are filled in fresh)."""
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        self.path = path
+        self.fingerprint = fingerprint
+        self._entries: dict[str, Any] = {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("fingerprint") == fingerprint and isinstance(data.get("replies"), dict):
+                self._entries = data["replies"]
+        except (OSError, ValueError, AttributeError):
+            pass  # no cache yet, or unreadable: the SDK answers and the cache is written
+
+    @staticmethod
+    def key(message: dict[str, Any]) -> str | None:
+        """The cache key of an opening request we may answer early, or None."""
+        if message.get("jsonrpc") != "2.0" or not isinstance(message.get("id"), (int, str)):
+            return None
+        params = message.get("params")
+        if not isinstance(params, dict):
+            return None
+        if message.get("method") == "initialize":
+            info = params.get("clientInfo")
+            if (isinstance(params.get("protocolVersion"), str) and isinstance(params.get("capabilities"), dict)
+                    and isinstance(info, dict) and isinstance(info.get("name"), str)
+                    and isinstance(info.get("version"), str)):
+                return f"initialize {params['protocolVersion']}"
+        elif message.get("method") == "server/discover":
+            meta = params.get("_meta")
+            if isinstance(meta, dict) and isinstance(meta.get(MODERN_META + "protocolVersion"), str) \
+                    and isinstance(meta.get(MODERN_META + "clientInfo"), dict) \
+                    and isinstance(meta.get(MODERN_META + "clientCapabilities"), dict):
+                return f"server/discover {meta[MODERN_META + 'protocolVersion']}"
+        return None
+
+    def reply(self, message: dict[str, Any], instructions: str) -> dict[str, Any] | None:
+        key = self.key(message)
+        result = self._entries.get(key) if key else None
+        if not isinstance(result, dict):
+            return None
+        result = dict(result)
+        if "instructions" in result:
+            result["instructions"] = instructions
+        return {"jsonrpc": "2.0", "id": message["id"], "result": result}
+
+    def store(self, key: str, reply: dict[str, Any]) -> None:
+        result = dict(reply["result"])
+        if "instructions" in result:
+            result["instructions"] = ""
+        self._entries[key] = result
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".handshake-", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"fingerprint": self.fingerprint, "replies": self._entries}, f)
+            os.replace(tmp, self.path)  # atomic: servers starting together never read half a file
+        except OSError as exc:
+            log.info("could not write the handshake cache %s: %s", self.path, exc)
+
+
+class _InFlight:
+    """Ids of the client's requests not answered yet, so that end of input can wait for them."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._changed = threading.Condition()
+
+    def received(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        with self._changed:
+            if "method" in message and "id" in message:
+                self._ids.add(json.dumps(message["id"]))
+            elif message.get("method") == "notifications/cancelled" and isinstance(message.get("params"), dict):
+                self._ids.discard(json.dumps(message["params"].get("requestId")))
+                self._changed.notify_all()
+
+    def answered(self, message: Any) -> None:
+        if isinstance(message, dict) and "id" in message and "method" not in message:
+            with self._changed:
+                self._ids.discard(json.dumps(message["id"]))
+                self._changed.notify_all()
+
+    def wait_empty(self, timeout: float) -> int:
+        """Wait until every request is answered (or ``timeout``); returns how many are left."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._ids, timeout)
+            return len(self._ids)
+
+
+class _Lines:
+    """What the SDK reads as stdin: the lines held during start-up, then the live ones.
+
+    At the end of the client's input it waits until every request received has been
+    answered before reporting end of file: the SDK drops the replies of requests still
+    running when its input ends (their writes are made, but never acknowledged)."""
+
+    def __init__(self, held: list[Any], live: queue.Queue[Any], inflight: _InFlight) -> None:
+        self._held = held
+        self._live = live
+        self._inflight = inflight
+        self._done = False
+
+    def readline(self) -> str:
+        if self._done:
+            return ""
+        item = self._held.pop(0) if self._held else self._live.get()
+        if item is _EOF:
+            self._done = True
+            left = self._inflight.wait_empty(DRAIN_SECONDS)
+            if left:
+                log.warning("stdin closed; %d requests still running after %ss are abandoned", left, DRAIN_SECONDS)
+            return ""
+        text = item.decode("utf-8", errors="replace")
+        try:
+            self._inflight.received(json.loads(text))
+        except ValueError:
+            pass  # the SDK answers malformed input itself
+        return text
+
+    def close(self) -> None:
+        pass
+
+
+class _Wire:
+    """What the SDK writes as stdout: the wire, minus its reply to the request answered early."""
+
+    def __init__(self, out: BinaryIO, inflight: _InFlight, early: dict[str, Any] | None, key: str | None,
+                 cache: HandshakeCache, first_id: Any) -> None:
+        self._out = out
+        self._inflight = inflight
+        self._early = early
+        self._key = key
+        self._cache = cache
+        self._first_id = first_id  # the opening request's id: its reply fills the cache on a miss
+
+    def write(self, text: str) -> int:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and self._first_id is not None and message.get("id") == self._first_id \
+                and "method" not in message:
+            self._first_id = None
+            if self._key is not None and "result" in message and message != self._early:
+                if self._early is not None:
+                    log.warning("the early reply to %s differed from the SDK's; the handshake cache is refreshed",
+                                self._key)
+                self._cache.store(self._key, message)
+            if self._early is not None:
+                self._inflight.answered(message)
+                return len(text)  # the client already has its answer
+        self._out.write(text.encode("utf-8"))
+        self._out.flush()
+        self._inflight.answered(message)  # after the write: end of input waits for the reply to be out
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def _read(wire_in: BinaryIO, lines: queue.Queue[Any]) -> None:
+    try:
+        for line in iter(wire_in.readline, b""):
+            lines.put(line)
+    except (OSError, ValueError) as exc:
+        log.info("stdin failed: %s", exc)
+    lines.put(_EOF)
+
+
+def _load(settings: Settings, service: Any, instructions: str, lines: queue.Queue[Any]) -> None:
+    try:
+        from mcp_memory.server import build_server
+
+        lines.put(_Ready(server=build_server(settings, service, instructions=instructions)))
+    except BaseException as exc:  # reported by the main thread
+        lines.put(_Ready(error=exc))
+
+
+def serve(settings: Settings) -> None:
+    """Serve MCP over this process's stdin/stdout until the client closes stdin."""
+    from mcp_memory import instructions as instructions_mod
+    from mcp_memory.service import MemoryService
+
+    wire_in, wire_out = _claim_wire()
+    lines: queue.Queue[Any] = queue.Queue()
+    threading.Thread(target=_read, args=(wire_in, lines), name="mcp-memory-stdin", daemon=True).start()
+
+    service = MemoryService(settings)
+    text = instructions_mod.build(settings, service)
+    threading.Thread(target=_load, args=(settings, service, text, lines), name="mcp-memory-sdk",
+                     daemon=True).start()
+    cache = HandshakeCache(settings.data_dir / CACHE_FILE, sdk_fingerprint(settings.profile))
+
+    held: list[Any] = []
+    early: dict[str, Any] | None = None
+    key: str | None = None
+    first_id: Any = None
+    while True:
+        item = lines.get()
+        if isinstance(item, _Ready):
+            ready = item
+            break
+        held.append(item)
+        if item is _EOF or first_id is not None:
+            continue
+        try:
+            message = json.loads(item)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and "method" in message and "id" in message:  # the opening request
+            first_id = message["id"]
+            key = cache.key(message)
+            early = cache.reply(message, text)
+            if early is not None:
+                wire_out.write(json.dumps(early, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+                wire_out.flush()
+                log.debug("answered %s before the SDK was loaded", key)
+    if ready.error is not None:
+        raise ready.error
+
+    import anyio
+
+    inflight = _InFlight()
+    anyio.run(_run, ready.server, _Lines(held, lines, inflight), _Wire(wire_out, inflight, early, key, cache, first_id))
+    wire_out.flush()
+
+
+async def _run(server: Any, stdin: _Lines, stdout: _Wire) -> None:
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server(stdin=anyio.wrap_file(stdin), stdout=anyio.wrap_file(stdout)) as (read, write):
+        lowlevel = server._lowlevel_server
+        await lowlevel.run(read, write, lowlevel.create_initialization_options())
