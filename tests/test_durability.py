@@ -17,6 +17,7 @@ from mcp_memory.cli import cli
 from mcp_memory.config import Settings
 from mcp_memory.service import MemoryService
 from tests.conftest import call, stdio_client
+from tests.test_http import http_server
 
 WORKERS = 4
 OPS = 300
@@ -42,7 +43,7 @@ def check_store(data: Path) -> MemoryService:
 
 
 @pytest.mark.anyio
-async def test_four_processes_three_hundred_mixed_operations_each(tmp_path: Path):
+async def test_four_stdio_processes_and_one_http_server_three_hundred_operations_each(tmp_path: Path):
     data = tmp_path / "data"
     expected: dict[str, str | None] = {}  # memory id -> current text (None: deleted)
     block_lines: list[str] = []
@@ -52,10 +53,12 @@ async def test_four_processes_three_hundred_mixed_operations_each(tmp_path: Path
     async with stdio_client(data) as setup:
         await call(setup, "core_memory_create_block", label="shared", limit=100_000)
 
-    async def worker(p: int) -> None:
+    async def worker(p: int, url: str | None = None) -> None:
+        from mcp import Client
+
         rng = random.Random(p)
         mine: list[str] = []
-        async with stdio_client(data) as client:
+        async with (stdio_client(data) if url is None else Client(url)) as client:
             for i in range(OPS):
                 op = rng.random()
                 words = " ".join(rng.sample(VOCAB, 3))
@@ -87,9 +90,11 @@ async def test_four_processes_three_hundred_mixed_operations_each(tmp_path: Path
                     messages.extend(turns)
 
     started = time.monotonic()
-    async with anyio.create_task_group() as tg:
-        for p in range(WORKERS):
-            tg.start_soon(worker, p)
+    with http_server(data, "--transport", "http") as http:  # and one more process, over streamable HTTP
+        async with anyio.create_task_group() as tg:
+            for p in range(WORKERS):
+                tg.start_soon(worker, p)
+            tg.start_soon(worker, WORKERS, http.url)
     elapsed = time.monotonic() - started
 
     svc = check_store(data)
@@ -112,7 +117,7 @@ async def test_four_processes_three_hundred_mixed_operations_each(tmp_path: Path
         assert not deleted & svc.index.ids()
     finally:
         svc.close()
-    print(f"{WORKERS}x{OPS} mixed operations in {elapsed:.1f}s")
+    print(f"{WORKERS} stdio + 1 HTTP processes x {OPS} mixed operations in {elapsed:.1f}s")
 
 
 @pytest.mark.anyio
