@@ -59,12 +59,10 @@ def minmax(bm25: np.ndarray, cosine: np.ndarray, r: Ranking) -> np.ndarray:
 
 D = DEFAULT
 VARIANTS: list[tuple[str, str, Ranking, Any]] = [
-    ("shipped", "shipped: BM25 (content + date words) and vectors, weighted sum; +-2 neighbours x0.5; "
-     "speaker named x1.5; date named x1.5", D, weighted_sum),
+    ("shipped", "shipped: BM25 and vectors, weighted sum 0.5/0.5; +-2 neighbours x0.5; speaker named x1.5; "
+     "date named x1.5", D, weighted_sum),
     ("bm25", "plain FTS5 BM25 over the content (recall before this change)",
-     replace(D, vector_weight=0, context=0, name_boost=0, date_boost=0, columns=(0, 1, 0)), weighted_sum),
-    ("+datecol", "... + date words in the index", replace(D, vector_weight=0, context=0, name_boost=0, date_boost=0),
-     weighted_sum),
+     replace(D, vector_weight=0, context=0, name_boost=0, date_boost=0), weighted_sum),
     ("+vec", "... + vectors, weighted sum 0.5/0.5", replace(D, context=0, name_boost=0, date_boost=0), weighted_sum),
     ("+ctx", "... + neighbouring turns (+-2, x0.5 of the best)", replace(D, name_boost=0, date_boost=0),
      weighted_sum),
@@ -73,8 +71,8 @@ VARIANTS: list[tuple[str, str, Ranking, Any]] = [
     ("-vec", "shipped without vectors", replace(D, vector_weight=0), weighted_sum),
     ("-ctx", "shipped without neighbouring turns", replace(D, context=0), weighted_sum),
     ("-name", "shipped without the name boost", replace(D, name_boost=0), weighted_sum),
-    ("+namecol", "shipped, speaker name also scored by BM25", replace(D, columns=(1, 1, 1)), weighted_sum),
-    ("-datecol", "shipped without the date words in the index", replace(D, columns=(0, 1, 0)), weighted_sum),
+    ("-date", "shipped without date handling (boost, matches within the date)", replace(D, date_boost=0),
+     weighted_sum),
     ("rrf", "shipped, RRF (k=60) instead of the weighted sum", D, rrf),
     ("zscore", "shipped, z-score fusion instead", D, zscore),
     ("minmax", "shipped, min-max fusion instead", D, minmax),
@@ -94,6 +92,7 @@ VARIANTS: list[tuple[str, str, Ranking, Any]] = [
     ("db.25", "date boost x1.25", replace(D, date_boost=0.25), weighted_sum),
     ("db1", "date boost x2", replace(D, date_boost=1.0), weighted_sum),
     ("cand100", "candidates 100 / expand 25", replace(D, candidates=100, expand=25), weighted_sum),
+    ("cand50", "candidates 50 / expand 25", replace(D, candidates=50, expand=25), weighted_sum),
     ("cand1000", "candidates 1000 / expand 200", replace(D, candidates=1000, expand=200), weighted_sum),
 ]
 

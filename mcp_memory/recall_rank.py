@@ -5,10 +5,11 @@ research?" is answered by Caroline's "adoption agencies", right after Melanie as
 did you look into?". So a message is scored with what it says, what the turns around it
 say, who said it and when (measured on LoCoMo, see bench/RESULTS.md):
 
-1. Candidates: the best full-text matches (FTS5 BM25, porter stemming, stopwords removed,
-   terms OR-ed) over the speaker's name, the content and the date words ("8 May 2023").
-   If the query names a date, the best matches within it are added, so older or newer
-   turns with more matching words cannot crowd them out.
+1. Candidates: the best full-text matches of the content (FTS5 BM25, porter stemming,
+   stopwords removed, terms OR-ed). If the query names a date, the best matches within it
+   are added, so turns with more matching words at other times cannot crowd them out; if
+   words alone find too little ("15 June 2024", "Kim"), the messages of that time and of
+   the speakers it names are added.
 2. Each candidate's own score: ``0.5 * bm25 / best_bm25 + 0.5 * cosine`` (the same
    weighted sum of normalised scores as memory search; rank fusion throws away how far
    apart scores are, which hurts when one signal is much weaker). The cosine uses the
@@ -23,8 +24,12 @@ say, who said it and when (measured on LoCoMo, see bench/RESULTS.md):
 
 Every step is a few indexed SQLite queries; nothing is held in memory between calls.
 The constants are round, neutral values; bench/locomo_ablation.py shows the results are
-flat around them. A query with no match in the log by words finds nothing (as before):
-scanning every stored vector costs ~4 ms per 1,000 messages, too slow for long logs.
+flat around them. Putting the speaker's name and the date words into the full-text index
+instead was measured too: no better than the boosts, worse when several users share a
+store (a name's IDF then depends on the others' logs), and slow on long logs (a name or a
+year matches most of them). A query that shares no word with the log, names no date and
+no speaker finds nothing (as before): scanning every stored vector costs ~4 ms per 1,000
+messages, too slow for long logs.
 """
 
 from __future__ import annotations
@@ -56,13 +61,11 @@ class Ranking:
     context_weight: float = 0.5            # a neighbour's evidence counts half as much as a turn's own
     name_boost: float = 0.5                # x1.5 for the speaker the question names
     date_boost: float = 0.5                # x1.5 for turns about the date the question names
-    columns: tuple[float, float, float] = (0.0, 1.0, 1.0)  # BM25 weights of name, content, date words
     candidates: int = 200                  # full-text matches considered
     expand: int = 50                       # best candidates whose neighbours are fetched
 
 
 DEFAULT = Ranking()
-LOOKUP = 5  # BM25 is fetched for 5 x candidates, so most neighbours that join in have theirs
 Fuse = Callable[[np.ndarray, np.ndarray, Ranking], np.ndarray]
 
 
@@ -93,14 +96,17 @@ class RecallRanker:
         """The ``want`` best messages for ``query`` (``match``: its FTS5 form) that pass ``f``."""
         r, conn = self.ranking, self.sql.conn
         n = max(r.candidates, 2 * want)
-        spans = dates.mentioned(query)
-        # BM25 of the best matches; also (beyond the first n) of the turns that may join in as context
-        scored = msgsql.best_matches(conn, match, f, LOOKUP * n, r.columns)
-        bm25 = dict(list(scored.items())[:n])
-        for span in spans:
-            if not span.any_year:
-                bm25.update(msgsql.best_matches(conn, match, f, n, r.columns, span.start.isoformat(),
-                                                f"{span.end.isoformat()}T23:59:59.999999Z"))
+        spans = [s for s in dates.mentioned(query) if r.date_boost]
+        windows = [(s.start.isoformat(), f"{s.end.isoformat()}T23:59:59.999999Z") for s in spans if not s.any_year]
+        named = msgsql.participants(conn, f.user_id, name_candidates(query)) if r.name_boost else set()
+        bm25 = msgsql.best_matches(conn, match, f, n) if match else {}
+        for start, end in windows:  # matches in the time asked about, however many match elsewhere
+            bm25.update(msgsql.best_matches(conn, match, f, n, start, end) if match else {})
+        if len(bm25) < want:  # few words to go on ("15 June 2024", "Kim"): the time and the people named
+            for start, end in windows:
+                bm25.update((row["id"], 0.0) for row in msgsql.newest(conn, f, n, 0, start, end)
+                            if row["id"] not in bm25)
+            bm25.update((m, 0.0) for m in msgsql.spoken_by(conn, f, named, n) if m not in bm25)
         if not bm25:
             return []
         rows = msgsql.rows(conn, bm25)
@@ -111,20 +117,19 @@ class RecallRanker:
         links: dict[int, set[int]] = {}
         if r.context > 0 and r.context_weight:
             first = self._fused(list(rows), bm25, cosine)
-            for mid in sorted(first, key=first.__getitem__, reverse=True)[:max(r.expand, want)]:
-                before, after = msgsql.neighbours(conn, rows[mid], f.user_id, r.context)
-                for other in (*before, *after):
+            best = sorted(first, key=first.__getitem__, reverse=True)[:max(r.expand, want)]
+            for mid, others in msgsql.neighbours(conn, [rows[m] for m in best], f.user_id, r.context).items():
+                for other in others:
                     links.setdefault(mid, set()).add(other)
                     links.setdefault(other, set()).add(mid)
             fresh = [m for m in links if m not in rows]
             if fresh:
                 rows.update(msgsql.rows(conn, fresh))
-                bm25.update((m, scored.get(m, 0.0)) for m in fresh)  # below the LOOKUP * n best: ~0
+                bm25.update((m, 0.0) for m in fresh if m not in bm25)  # not among the best matches: ~0
                 cosine.update(self._cosines(fresh, rows, qvec))
         own = self._fused(list(rows), bm25, cosine)
 
-        named = msgsql.participants(conn, f.user_id, name_candidates(query)) if r.name_boost else set()
-        scored = []
+        ranked = []
         for mid, row in rows.items():
             if not f.admits(row):
                 continue
@@ -134,11 +139,15 @@ class RecallRanker:
                 s += r.context_weight * max(near)
             if named and row["name"] and row["name"].casefold() in named:
                 s *= 1 + r.name_boost
-            if spans and r.date_boost and _about(row, spans):
-                s *= 1 + r.date_boost
-            scored.append((s, row["created_at"], mid, row))
-        scored.sort(key=lambda t: t[:3], reverse=True)
-        return [t[3] for t in scored[:want]]
+            ranked.append([s, row["created_at"], mid, row])
+        if spans and len(ranked) > 0:
+            # only a message that the boost could lift into the top `want` needs its dates read
+            floor = sorted((t[0] for t in ranked), reverse=True)[min(want, len(ranked)) - 1] / (1 + r.date_boost)
+            for t in ranked:
+                if t[0] >= floor and _about(t[3], spans):
+                    t[0] *= 1 + r.date_boost
+        ranked.sort(key=lambda t: t[:3], reverse=True)
+        return [t[3] for t in ranked[:want]]
 
     # -- signals -----------------------------------------------------------------------
     def _query_vector(self, query: str) -> np.ndarray | None:

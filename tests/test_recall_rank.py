@@ -103,16 +103,16 @@ def test_reindex_re_embeds_the_log(make_service: Any):
 def test_a_store_from_before_migration_0003_is_upgraded(data_dir: Path, make_service: Any):
     data_dir.mkdir(parents=True)
     db = Database(data_dir / "memory.sqlite3")
-    migrations.apply(db, stop_before="0003_recall_search")
+    migrations.apply(db, stop_before="0003_recall_ranking")
     db.execute("INSERT INTO messages (role, name, content, created_at, user_id, run_id) VALUES "
                "('user', 'Kim', 'The plumber comes on Tuesday', '2024-02-01T09:00:00Z', 'default', 'r1')")
     db.conn.commit()
     db.close()
     svc = make_service()
     assert contents(svc, "when does the plumber come", user_id="default") == ["The plumber comes on Tuesday"]
-    assert contents(svc, "Kim", user_id="default") == ["The plumber comes on Tuesday"]  # speakers are indexed
+    assert contents(svc, "Kim", user_id="default") == ["The plumber comes on Tuesday"]  # by the speaker named
     conn = sqlite3.connect(data_dir / "memory.sqlite3")
-    conn.execute("INSERT INTO messages_search (messages_search, rank) VALUES ('integrity-check', 1)")
+    conn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
     conn.close()
 
 
@@ -124,7 +124,7 @@ def test_full_text_index_follows_edits_and_deletes(service: MemoryService):
     assert contents(service, "zebra") == [] and contents(service, "giraffe") == ["giraffe crossing near the school"]
     conn.execute("DELETE FROM messages")
     assert contents(service, "giraffe") == []
-    conn.execute("INSERT INTO messages_search (messages_search, rank) VALUES ('integrity-check', 1)")
+    conn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
 
 
 def test_dates_mentioned_and_referred():

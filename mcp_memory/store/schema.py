@@ -107,54 +107,20 @@ def _blocks(db: Database) -> None:
     )
 
 
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-               "November", "December")
-
-
-def date_words_sql(row: str) -> str:
-    """SQL for the date words of a message ("8 May 2023") from ``row``.created_at, so recall's
-    full-text index matches "May 2023" in a question. One expression serves the view, the
-    triggers and every rebuild, so the index and its content table always agree."""
-    months = " ".join(f"WHEN '{i:02d}' THEN '{m}'" for i, m in enumerate(MONTH_NAMES, 1))
-    return (f"ltrim(strftime('%d', {row}.created_at), '0') || ' ' || CASE strftime('%m', {row}.created_at) "
-            f"{months} ELSE '' END || ' ' || strftime('%Y', {row}.created_at)")
-
-
-@migrations(name="0003_recall_search")
-def _recall_search(db: Database) -> None:
-    """Recall ranks messages by what they say, who said them and when: the full-text index now
-    covers the speaker's name and the date words beside the content (porter stemming as before),
-    messages get a vector (embedded by the index worker; NULL until then), and indexes serve
-    the neighbour and participant-name look-ups of `mcp_memory.recall_rank`."""
-    fields = "coalesce({r}.name, ''), {r}.content, " + date_words_sql("{r}")
-    new, old = fields.format(r="new"), fields.format(r="old")
+@migrations(name="0003_recall_ranking")
+def _recall_ranking(db: Database) -> None:
+    """What `mcp_memory.recall_rank` needs: a vector per message (embedded by the index worker;
+    NULL until then), indexes for a turn's neighbours in its conversation, for speakers by
+    name and for messages still without a vector, and a full-text update trigger that fires
+    only when the content changes (not on every vector written)."""
     db.executescript(
-        f"""
-        DROP TRIGGER IF EXISTS messages_ai;
-        DROP TRIGGER IF EXISTS messages_ad;
-        DROP TRIGGER IF EXISTS messages_au;
-        DROP TABLE IF EXISTS messages_fts;
+        """
         ALTER TABLE messages ADD COLUMN vector BLOB;
-        -- What the full-text index holds for a message (its external content).
-        CREATE VIEW messages_doc AS
-            SELECT id, coalesce(name, '') AS name, content, {date_words_sql("messages")} AS dated FROM messages;
-        CREATE VIRTUAL TABLE messages_search USING fts5(
-            name, content, dated, content='messages_doc', content_rowid='id', tokenize='porter');
-        CREATE TRIGGER messages_search_ai AFTER INSERT ON messages BEGIN
-            INSERT INTO messages_search (rowid, name, content, dated) VALUES (new.id, {new});
+        DROP TRIGGER IF EXISTS messages_au;
+        CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+            INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
         END;
-        CREATE TRIGGER messages_search_ad AFTER DELETE ON messages BEGIN
-            INSERT INTO messages_search (messages_search, rowid, name, content, dated)
-                VALUES ('delete', old.id, {old});
-        END;
-        -- Not on vector updates: only what the index holds.
-        CREATE TRIGGER messages_search_au AFTER UPDATE OF name, content, created_at ON messages BEGIN
-            INSERT INTO messages_search (messages_search, rowid, name, content, dated)
-                VALUES ('delete', old.id, {old});
-            INSERT INTO messages_search (rowid, name, content, dated) VALUES (new.id, {new});
-        END;
-        INSERT INTO messages_search (messages_search) VALUES ('rebuild');
-        -- Conversation order within a run (neighbouring turns), participants by name.
         CREATE INDEX messages_conversation ON messages(user_id, run_id, created_at, id);
         CREATE INDEX messages_name ON messages(user_id, name COLLATE NOCASE);
         CREATE INDEX messages_unembedded ON messages(id) WHERE vector IS NULL;

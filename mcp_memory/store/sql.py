@@ -325,7 +325,7 @@ class SQLStore:
     def vacuum(self) -> None:
         """Rebuild the file so no deleted text survives in free pages, the WAL or FTS shadow tables."""
         conn = self.conn
-        conn.execute("INSERT INTO messages_search(messages_search) VALUES ('rebuild')")
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
         conn.execute("VACUUM")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
