@@ -279,11 +279,13 @@ def main() -> int:
         f"{m} {rec[m] / floor[m]:.2f}x" for m in ("any@10", "frac@10", "all@10")))
     lat = res["latency"]
     lines.append("")
-    lines.append("Latency over MCP stdio (client wall time per call): " + "; ".join(
+    lines.append("Latency over MCP stdio (client wall time per call; the first call to each server also waits "
+                 "for it to open its store): " + "; ".join(
         f"{tool} p50 {pct(xs, 50):.1f} ms, p95 {pct(xs, 95):.1f} ms (n={len(xs)})" for tool, xs in lat.items()))
     if res["events"]:
-        lines.append(f"add_memory events: {dict(res['events'])} (a NONE merged an exact duplicate into the turn "
-                     "that said it first; the memory counts for both turns)")
+        lines.append(f"add_memory events: {dict(res['events'])}" + (
+            " (a NONE is an exact duplicate merged into the memory of the turn that said it first, which then "
+            "stands for both turns)" if res["events"].get("NONE") else ""))
     if sum(res["unmapped"].values()):
         lines.append(f"hits that map to no turn (counted as misses): {dict(res['unmapped'])}")
     ok = all(rec[m] >= v for m, v in TARGET.items())
