@@ -66,6 +66,7 @@ class Ranking:
 
 
 DEFAULT = Ranking()
+MAX_EXPAND = 500  # deep pages: context for at most this many candidates
 Fuse = Callable[[np.ndarray, np.ndarray, Ranking], np.ndarray]
 
 
@@ -117,7 +118,7 @@ class RecallRanker:
         links: dict[int, set[int]] = {}
         if r.context > 0 and r.context_weight:
             first = self._fused(list(rows), bm25, cosine)
-            best = sorted(first, key=first.__getitem__, reverse=True)[:max(r.expand, want)]
+            best = sorted(first, key=first.__getitem__, reverse=True)[:max(r.expand, min(want, MAX_EXPAND))]
             for mid, others in msgsql.neighbours(conn, [rows[m] for m in best], f.user_id, r.context).items():
                 for other in others:
                     links.setdefault(mid, set()).add(other)
