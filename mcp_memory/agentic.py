@@ -33,9 +33,12 @@ from mcp_memory.models import (
     short_ts,
     utcnow,
 )
+from mcp_memory.recall_rank import RecallRanker, fts_match
 from mcp_memory.search import Retriever
 from mcp_memory.store import blocks as blocksql
+from mcp_memory.store import messages as msgsql
 from mcp_memory.store.blocks import BlockRow
+from mcp_memory.store.messages import Filters
 from mcp_memory.store.sql import MemoryRow, SQLStore
 from mcp_memory.store.sync import IndexSync
 
@@ -279,14 +282,19 @@ class Archival:
 
 
 class Recall:
-    """The log of every message the server has seen, searchable by words, role and date."""
+    """The log of every message the server has seen, searchable by words, role and date.
+    Ranking (words, meaning, neighbouring turns, speaker, date): `mcp_memory.recall_rank`."""
 
-    def __init__(self, sql: SQLStore) -> None:
+    def __init__(self, sql: SQLStore, embedder: Embedder, sync: IndexSync | None = None) -> None:
         self.sql = sql
+        self.sync = sync
+        self.ranker = RecallRanker(sql, embedder)
 
     def log(self, scope: Scope, messages: list[dict[str, Any]]) -> LogResult:
         with self.sql.write() as conn:
             ids = SQLStore.insert_messages(conn, messages, scope)
+        if self.sync is not None:
+            self.sync.notify()  # the index worker embeds new messages
         return LogResult(logged=len(ids), first_id=ids[0], last_id=ids[-1])
 
     def search(self, scope: Scope, query: str | None, roles: Sequence[str] | None, start: str | None,
@@ -295,13 +303,16 @@ class Recall:
             bad = [r for r in roles if r not in validate.ROLES]
             if bad:
                 raise InvalidInput(f"roles must be among {', '.join(validate.ROLES)}")
-        match = textlib.fts_query(query) if query and query.strip() else None
+        match = fts_match(query)
         note = None
         if query and query.strip() and match is None:
             note = "the query had no searchable words; showing the newest messages"
         assert scope.user_id is not None
-        rows = self.sql.search_messages(scope.user_id, match, roles, start, end, scope.run_id, limit + 1,
-                                        (page - 1) * limit)
+        f = Filters(scope.user_id, roles, start, end, scope.run_id)
+        if match is None:
+            rows = msgsql.newest(self.sql.conn, f, limit + 1, (page - 1) * limit)
+        else:
+            rows = self.ranker.rank(query or "", match, f, page * limit + 1)[(page - 1) * limit:]
         hits = [RecallHit(id=r["id"], role=r["role"], name=r["name"], content=r["content"],
                           created_at=short_ts(r["created_at"]) or "", run_id=r["run_id"]) for r in rows[:limit]]
         return RecallResult(messages=hits, page=page, has_more=len(rows) > limit, note=note)
@@ -320,7 +331,7 @@ class AgentMemory:
         self.sql = sql
         self.core = CoreMemory(sql)
         self.archival = Archival(sql, retriever, sync, embedder)
-        self.recall_log = Recall(sql)
+        self.recall_log = Recall(sql, embedder, sync)
 
     def _user(self, user_id: str | None) -> str:
         return validate.scope(self.settings, user_id).user_id or self.settings.default_user_id

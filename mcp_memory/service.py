@@ -451,8 +451,9 @@ class MemoryService:
 
     # -- maintenance --------------------------------------------------------------------------
     def reindex(self) -> int:
-        """Re-embed every active memory with the configured embedder and rebuild the index."""
+        """Re-embed every active memory and logged message with the configured embedder and rebuild the index."""
         with self._open_lock:
+            from mcp_memory.store import messages as msgsql
             from mcp_memory.store.lock import InterProcessLock
             from mcp_memory.store.sql import SQLStore
             from mcp_memory.store.sync import IndexSync
@@ -468,6 +469,11 @@ class MemoryService:
                 with sql.write() as conn:
                     conn.executemany("UPDATE memories SET vector = ? WHERE id = ?",
                                      [(v.astype("float32").tobytes(), r.id) for r, v in zip(batch, vectors)])
+            for rows in msgsql.batches(sql.conn, 512):  # the recall log's vectors too
+                vectors = embedder.embed_batch([msgsql.message_text(r["name"], r["content"], r["created_at"])
+                                                for r in rows])
+                with sql.write() as conn:
+                    msgsql.set_vectors(conn, zip((r["id"] for r in rows), vectors), overwrite=True)
             with sql.write() as conn:
                 sql.set_meta(conn, "embedder", json.dumps(
                     {"name": identity.name, "dim": identity.dim, "fingerprint": identity.fingerprint}))

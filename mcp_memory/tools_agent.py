@@ -125,8 +125,10 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
         page: Annotated[int, Field(ge=1)] = 1,
         user_id: UserId = None,
     ) -> Annotated[CallToolResult, RecallResult]:
-        """Search the log of past messages by words (ranked), role and date range, or list the newest.
-        Use it for "what did we say about X" and "what happened last week". Each message has its time."""
+        """Search the log of past messages by words and meaning, role and date range, or list the newest.
+        Results are ranked and include the turns around each match; a speaker or a date named in the query
+        ("what did Sam say about the move in March 2024?") is preferred. Use it for "what did we say about
+        X" and "what happened last week". Each message has its time."""
         return ok(service.agent.recall(query, roles, start_date, end_date, run_id, limit, page, user_id))
 
     @mcp.resource("memory://core", name="core_memory", mime_type="text/plain",

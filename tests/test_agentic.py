@@ -114,15 +114,19 @@ def test_recall_by_text_date_role_and_run(service: MemoryService):
         {"role": "assistant", "content": "Puppies do that; try chew toys.", "created_at": "2024-04-10T18:30:09Z"},
         {"role": "user", "content": "Booked the vet for Friday", "created_at": "2024-04-12"},
     ], run_id="s2")
-    assert {m.content for m in a.recall("Biscuit").messages} == {
+    # the messages with the word first, then the turns around them (context), never the reverse
+    biscuit = [m.content for m in a.recall("Biscuit").messages]
+    assert set(biscuit[:3]) == {
         "I adopted a puppy named Biscuit", "Congratulations on Biscuit!", "Biscuit chewed my running shoes"}
+    assert set(biscuit[3:]) <= {"Puppies do that; try chew toys.", "Booked the vet for Friday"}
     assert a.recall("shoes chewed").messages[0].created_at == "2024-04-10T18:30:00Z"
     assert {m.content for m in a.recall("biscuit", roles=["assistant"]).messages} == {"Congratulations on Biscuit!"}
     april = a.recall(start_date="2024-04-01", end_date="2024-04-10").messages
     assert [m.content for m in april] == ["Puppies do that; try chew toys.", "Biscuit chewed my running shoes"]
     assert [m.content for m in a.recall(limit=1).messages] == ["Booked the vet for Friday"]
     assert a.recall(limit=1).has_more
-    assert [m.run_id for m in a.recall("puppy", run_id="s1").messages] == ["s1"]
+    in_s1 = a.recall("puppy", run_id="s1").messages
+    assert in_s1[0].content == "I adopted a puppy named Biscuit" and {m.run_id for m in in_s1} == {"s1"}
     assert a.recall('"); DROP TABLE messages; --').messages == []  # no match, no error
     note = a.recall("?! ...")
     assert note.note and len(note.messages) == 5

@@ -174,3 +174,24 @@ def _graph(db: Database) -> None:
         CREATE INDEX relation_support_memory ON relation_support(memory_id);
         """
     )
+
+
+@migrations(name="0005_recall_ranking")
+def _recall_ranking(db: Database) -> None:
+    """What `mcp_memory.recall_rank` needs: a vector per message (embedded by the index worker;
+    NULL until then), indexes for a turn's neighbours in its conversation, for speakers by
+    name and for messages still without a vector, and a full-text update trigger that fires
+    only when the content changes (not on every vector written)."""
+    db.executescript(
+        """
+        ALTER TABLE messages ADD COLUMN vector BLOB;
+        DROP TRIGGER IF EXISTS messages_au;
+        CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+            INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
+        END;
+        CREATE INDEX messages_conversation ON messages(user_id, run_id, created_at, id);
+        CREATE INDEX messages_name ON messages(user_id, name COLLATE NOCASE);
+        CREATE INDEX messages_unembedded ON messages(id) WHERE vector IS NULL;
+        """
+    )

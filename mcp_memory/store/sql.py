@@ -319,32 +319,6 @@ class SQLStore:
             list(ids),
         ).fetchall()
 
-    def search_messages(self, user_id: str, match: str | None, roles: Sequence[str] | None, start: str | None,
-                        end: str | None, run_id: str | None, limit: int, offset: int) -> list[sqlite3.Row]:
-        """Full-text ranked (bm25, then newest) when ``match`` is an FTS5 query, else newest first."""
-        where, params = ["m.user_id = ?"], [user_id]
-        if roles:
-            where.append(f"m.role IN ({','.join('?' * len(roles))})")
-            params.extend(roles)
-        if start:
-            where.append("m.created_at >= ?")
-            params.append(start)
-        if end:
-            where.append("m.created_at <= ?")
-            params.append(end)
-        if run_id:
-            where.append("m.run_id = ?")
-            params.append(run_id)
-        cols = "m.id, m.role, m.name, m.content, m.created_at, m.run_id"
-        if match:
-            sql = (f"SELECT {cols} FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-                   f"WHERE messages_fts MATCH ? AND {' AND '.join(where)} "
-                   "ORDER BY bm25(messages_fts), m.created_at DESC LIMIT ? OFFSET ?")
-            return self.conn.execute(sql, [match, *params, limit, offset]).fetchall()
-        sql = (f"SELECT {cols} FROM messages m WHERE {' AND '.join(where)} "
-               "ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?")
-        return self.conn.execute(sql, [*params, limit, offset]).fetchall()
-
     def count(self, sql_where: str, params: Sequence[Any], table: str = "memories") -> int:
         return self.conn.execute(f"SELECT count(*) FROM {table} WHERE {sql_where}", list(params)).fetchone()[0]
 

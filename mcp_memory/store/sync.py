@@ -28,6 +28,7 @@ from datetime import timedelta
 import numpy as np
 
 from mcp_memory.errors import MemoryServiceError, StoreError
+from mcp_memory.store import messages as msgsql
 from mcp_memory.store.lock import InterProcessLock
 from mcp_memory.store.sql import MemoryRow, SQLStore
 from mcp_memory.store.vectors import VectorIndex
@@ -39,6 +40,7 @@ POLL_SECONDS = 1.0               # also picks up work left by other (or crashed)
 COMPACT_EVERY_WRITES = 50        # LanceDB versions between compactions during a burst
 KEEP_VERSIONS_FOR = timedelta(seconds=3)  # readers check for the latest version on every query
 COMPACT_WHEN_IDLE_FOR = 6.0      # after a burst, once quiet: fold everything and drop old versions
+MESSAGE_BATCH = 512              # logged messages embedded per write
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -127,6 +129,7 @@ class IndexSync:
             try:
                 self.drain(wait=True)
                 self._maybe_compact()
+                self.embed_messages()
             except Exception:
                 log.exception("updating the search index failed; will retry")
                 self._stop.wait(1.0)
@@ -207,6 +210,29 @@ class IndexSync:
         for r, v in zip(rows, vectors):
             r.vector = np.asarray(v, dtype=np.float32)
         return set()
+
+    def embed_messages(self) -> int:
+        """Give logged messages their vectors (recall ranks by meaning too). Off the request path,
+        so logging never waits for an embedding endpoint; no lock: the update only fills empty
+        vectors, so two processes doing the same batch at once is merely wasted work."""
+        if self.embed is None:
+            return 0
+        done = 0
+        while not self._stop.is_set():
+            rows = msgsql.unembedded(self.sql.conn, MESSAGE_BATCH)
+            if not rows:
+                break
+            try:
+                vectors = self.embed([msgsql.message_text(r["name"], r["content"], r["created_at"]) for r in rows])
+            except MemoryServiceError as exc:
+                log.info("embedding %d logged messages failed (%s); will retry", len(rows), exc)
+                break
+            with self.sql.write() as conn:
+                msgsql.set_vectors(conn, zip((r["id"] for r in rows), vectors))
+            done += len(rows)
+            if len(rows) < MESSAGE_BATCH:
+                break
+        return done
 
     # -- maintenance ---------------------------------------------------------------------------
     def rebuild(self) -> int:
