@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import corpus  # noqa: E402
 from _common import (  # noqa: E402
-    BENCH, StdioMCP, fmt_ms, machine, machine_md, pct, rss_mb, server_argv, server_env, summary, timed,
-    write_section,
+    BENCH, LoadMonitor, StdioMCP, fmt_ms, machine, machine_md, pct, rss_mb, server_argv, server_env, summary, timed,
+    wait_quiet, write_section,
 )
 
 from mcp_memory.config import Settings  # noqa: E402
@@ -269,6 +269,8 @@ def main() -> int:
     log = root / "servers-stderr.log"
     m = machine()
     print(machine_md(m), flush=True)
+    print(f"load at start: {wait_quiet():.1f}", flush=True)
+    mon = LoadMonitor().__enter__()
     embed = EmbedServer()
     runs: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -299,6 +301,8 @@ def main() -> int:
     finally:
         embed.close()
         shutil.rmtree(root, ignore_errors=True)
+        mon.__exit__(None, None, None)
+    m["load during the run"] = mon.describe()
     total = time.perf_counter() - t0
     tab = render(runs)
     print("\n" + tab + f"\n\ntotal wall time {total / 60:.1f} min", flush=True)

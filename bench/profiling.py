@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import corpus  # noqa: E402
-from _common import BENCH, fmt_ms, machine, machine_md, pct, write_section  # noqa: E402
+from _common import BENCH, LoadMonitor, fmt_ms, machine, machine_md, pct, wait_quiet, write_section  # noqa: E402
 
 from mcp_memory import text as textlib  # noqa: E402
 from mcp_memory.config import Settings  # noqa: E402
@@ -231,6 +231,8 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    print(f"load at start: {wait_quiet():.1f}", flush=True)
+    mon = LoadMonitor().__enter__()
     tmp = None
     if args.store is None:
         tmp = Path(tempfile.mkdtemp(prefix="mcp-memory-profile-"))
@@ -261,9 +263,12 @@ def main() -> int:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    mon.__exit__(None, None, None)
     if not args.no_write:
         n = f"{args.size // 1000}k"
-        body = (f"## Where the time goes at {n} (`bench/profiling.py --size {args.size}`)\n\n{machine_md(machine())}\n\n"
+        m = machine()
+        m["load during the run"] = mon.describe()
+        body = (f"## Where the time goes at {n} (`bench/profiling.py --size {args.size}`)\n\n{machine_md(m)}\n\n"
                 + render(f"start-up steps, fresh process each (5 runs, {n} store)", ob) + "\n\n"
                 + render(f"search steps ({args.queries} realistic queries, default user scope holds all {n})", sb)
                 + "\n\n" + render("add steps (one memory per call)", ab) + "\n\n"

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import corpus  # noqa: E402
-from _common import BENCH, fmt_ms, machine, machine_md, pct, write_section  # noqa: E402
+from _common import BENCH, LoadMonitor, fmt_ms, machine, machine_md, pct, wait_quiet, write_section  # noqa: E402
 
 from mcp_memory import text as textlib  # noqa: E402
 from mcp_memory.config import Settings  # noqa: E402
@@ -160,7 +160,32 @@ def proto_vectors(store: Path, work: Path, queries: list[str], svc: MemoryServic
         rows.append((f"numpy float32 at {big // 1000}k rows, no scope mask", p50, p95, "exact"))
         del bigm, bigcodes
 
-    # ANN indices on a copy of the LanceDB table
+    # in-memory HNSW (usearch, an optional extra dependency: pip install usearch)
+    try:
+        from usearch.index import Index
+    except ImportError:
+        rows.append(("usearch HNSW (not installed: pip install usearch)", float("nan"), float("nan"), "skipped"))
+    else:
+        for dtype in ("f16", "i8"):
+            uidx = Index(ndim=mat.shape[1], metric="ip", dtype=dtype, connectivity=16, expansion_add=128,
+                         expansion_search=64)
+            t = time.perf_counter()
+            uidx.add(np.arange(len(mat)), mat, threads=2)
+            build_s = time.perf_counter() - t
+
+            def us(v: np.ndarray, uidx: Any = uidx) -> list[str]:
+                return list(id_arr[uidx.search(v, k).keys])
+
+            got = [us(v) for v in qv]
+            p50, p95 = times(us, qv)
+            rows.append((f"usearch HNSW in memory, {dtype} ({uidx.memory_usage / 2**20:.0f} MB, built in {build_s:.0f} s "
+                         "on 2 threads), no scope filter", p50, p95,
+                         f"recall@10 {recall(flat, got, 10):.2f}, @40 {recall(flat, got, 40):.2f}"))
+            if dtype == "f16":
+                uidx.save(str(work / "usearch-f16.index"))
+            del uidx
+
+    # ANN indices on a copy of the LanceDB table (the last one built stays for the combined block)
     import lancedb
     from lancedb.index import HnswSq, IvfPq
 
@@ -169,9 +194,9 @@ def proto_vectors(store: Path, work: Path, queries: list[str], svc: MemoryServic
     db = lancedb.connect(str(lance))
     table = db.open_table("memories")
     for name, config, tune in [
-        ("IVF_HNSW_SQ", HnswSq(distance_type="l2"), [("ef=64", dict(ef=64)), ("ef=150", dict(ef=150))]),
         ("IVF_PQ", IvfPq(distance_type="l2"), [("nprobes=20", dict(nprobes=20)),
                                               ("nprobes=20, refine x5", dict(nprobes=20, refine=5))]),
+        ("IVF_HNSW_SQ", HnswSq(distance_type="l2"), [("ef=64", dict(ef=64)), ("ef=150", dict(ef=150))]),
     ]:
         t = time.perf_counter()
         table.create_index("vector", config=config, replace=True)
@@ -192,7 +217,7 @@ def proto_vectors(store: Path, work: Path, queries: list[str], svc: MemoryServic
             p50, p95 = times(ann, qv)
             rows.append((f"LanceDB {name} ({label}), where prefilter; index built in {build_s:.0f} s", p50, p95,
                          f"recall@10 {recall(flat, got, 10):.2f}, @40 {recall(flat, got, 40):.2f}"))
-    # the ANN index only covers rows present when it was built: new rows are searched flat until optimize()
+    # an ANN index covers the rows present when it was built: newer rows are searched flat until optimize()
     return rows
 
 
@@ -276,45 +301,100 @@ def proto_writes(store: Path, work: Path, svc: MemoryService, texts: list[str]) 
     return rows
 
 
-# -- combined: a search without LanceDB --------------------------------------------------------------
+# -- combined: whole hybrid searches built other ways -----------------------------------------------
 def proto_combined(store: Path, work: Path, queries: list[str], svc: MemoryService) -> list[Row]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import lancedb
+
     ids, mat, codes, _ = load_matrix(store)
     user = hash("default")
     id_arr = np.array(ids)
-    conn = sqlite3.connect(work / "fts.sqlite3") if (work / "fts.sqlite3").exists() else build_fts5(store, work)[0]
-    sql = svc.sql
+    fts_db = work / "fts.sqlite3"
+    conn = sqlite3.connect(fts_db, check_same_thread=False) if fts_db.exists() else build_fts5(store, work)[0]
+    sql, idx = svc.sql, svc.index
     scope = svc.scope()
+    where = where_clause(scope, ("fact",))
+    ann_table = None
+    if (work / "lancedb").exists():  # the copy with the IVF_HNSW_SQ index from the vectors block
+        ann_table = lancedb.connect(str(work / "lancedb")).open_table("memories")
+    usearch_idx = None
+    if (work / "usearch-f16.index").exists():
+        from usearch.index import Index
 
-    def search(q: str) -> list[str]:
-        v = svc.embedder.embed(q)
+        usearch_idx = Index.restore(str(work / "usearch-f16.index"), view=True)
+    pool = ThreadPoolExecutor(2)
+
+    def vec_numpy(v: np.ndarray) -> list[tuple[str, float]]:
         s = np.where(codes == user, mat @ v, -np.inf)
-        top = topk(s, 40)
-        cos = {id_arr[i]: float(s[i]) for i in top}
-        bm = {}
+        return [(id_arr[i], float(s[i])) for i in topk(s, 40)]
+
+    def vec_ann(v: np.ndarray) -> list[tuple[str, float]]:
+        res = (ann_table.search(v).where(where, prefilter=True).limit(40).ef(64)
+               .select(["id", "vector", "_distance"]).to_arrow())
+        return [(m, 1 - d / 2) for m, d in zip(res.column("id").to_pylist(), res.column("_distance").to_pylist())]
+
+    def vec_usearch(v: np.ndarray) -> list[tuple[str, float]]:
+        m = usearch_idx.search(v, 40)
+        return [(id_arr[key], 1 - float(dist)) for key, dist in zip(m.keys, m.distances)]
+
+    def txt_fts5(q: str) -> list[tuple[str, float]]:
         match = textlib.fts_query(q)
-        if match:
-            for mid, vec, score in conn.execute(FTS5_SQL, (match, "default", 40)):
-                bm[mid] = score
-                cos.setdefault(mid, float(np.frombuffer(vec, dtype=np.float32) @ v))
-        top_bm = max(bm.values(), default=0.0) or 1.0
-        rows = sql.get_memories(list(cos))
-        out = []
-        for mid, c in cos.items():
-            r = rows.get(mid)
-            if r is None or r.state != "active":
-                continue
-            out.append((0.5 * max(c, 0) + 0.5 * bm.get(mid, 0.0) / top_bm, r.updated_at, mid))
-        out.sort(reverse=True)
-        return [m for _, _, m in out[:10]]
+        return [(mid, score) for mid, _, score in conn.execute(FTS5_SQL, (match, "default", 40))] if match else []
+
+    def txt_lance(q: str) -> list[tuple[str, float]]:
+        res = idx.table.search(q, query_type="fts").limit(80).select(["id", "_score"]).to_arrow()
+        return list(zip(res.column("id").to_pylist(), res.column("_score").to_pylist()))
+
+    def txt_lance_where(q: str) -> list[tuple[str, float]]:
+        return [(m, s) for m, s, _ in idx.text_search(q, where, 40)]
+
+    def make(vec: Any, txt: Any, parallel: bool) -> Any:
+        def search(q: str) -> list[str]:
+            v = svc.embedder.embed(q)
+            if parallel:
+                fv, ft = pool.submit(vec, v), pool.submit(txt, q)
+                vc, tc = fv.result(), ft.result()
+            else:
+                vc, tc = vec(v), txt(q)
+            bm = dict(tc)
+            rows = sql.get_memories([m for m, _ in vc] + list(bm), with_vector=True)
+            cos = dict(vc)
+            out = []
+            top_bm = max(bm.values(), default=0.0) or 1.0
+            for mid, r in rows.items():
+                if r.state != "active" or r.kind != "fact" or r.user_id != scope.user_id:
+                    continue
+                c = cos.get(mid)
+                if c is None:
+                    c = float(r.vector @ v)
+                out.append((0.5 * max(c, 0) + 0.5 * bm.get(mid, 0.0) / top_bm, r.updated_at, mid))
+            out.sort(reverse=True)
+            return [m for _, _, m in out[:10]]
+        return search
 
     today = [[h.row.id for h in svc.retriever.search(q, scope, limit=10)] for q in queries]
-    got = [search(q) for q in queries]
-    p50, p95 = times(search, queries)
     t50, t95 = times(lambda q: svc.retriever.search(q, scope, limit=10), queries)
+    rows: list[Row] = [("today: Retriever.search (LanceDB flat vector + FTS, both prefiltered; SQLite fetch)",
+                        t50, t95, "")]
+    variants = [("numpy float32 matrix + SQLite FTS5 + SQLite fetch", vec_numpy, txt_fts5, False)]
+    if ann_table is not None:
+        variants += [("LanceDB IVF_HNSW_SQ (ef=64) + LanceDB FTS, both prefiltered, sequential", vec_ann,
+                      txt_lance_where, False),
+                     ("LanceDB IVF_HNSW_SQ + LanceDB FTS without prefilter (scope checked in SQLite), 2 threads",
+                      vec_ann, txt_lance, True)]
+    if usearch_idx is not None:
+        variants += [("usearch HNSW f16 in memory + LanceDB FTS without prefilter, sequential", vec_usearch,
+                      txt_lance, False),
+                     ("usearch HNSW f16 in memory + SQLite FTS5, sequential", vec_usearch, txt_fts5, False)]
+    for name, vec, txt, par in variants:
+        fn = make(vec, txt, par)
+        got = [fn(q) for q in queries]
+        p50, p95 = times(fn, queries)
+        rows.append((name, p50, p95, f"top-10 overlap with today {recall(today, got, 10):.2f}"))
+    pool.shutdown()
     conn.close()
-    return [("today: Retriever.search (LanceDB vector + FTS, SQLite fetch)", t50, t95, ""),
-            ("prototype: numpy matrix + SQLite FTS5 + SQLite fetch, same fusion", p50, p95,
-             f"top-10 overlap with today {recall(today, got, 10):.2f} (BM25 flavours differ)")]
+    return rows
 
 
 # -- footprint -------------------------------------------------------------------------------------
@@ -324,6 +404,10 @@ from pathlib import Path
 def rss():
     return int(re.search(r"VmRSS:\s+(\d+)", Path('/proc/self/status').read_text()).group(1)) / 1024
 mode, store = sys.argv[1], Path(sys.argv[2])
+if mode.endswith("+arena2"):  # glibc: at most 2 malloc arenas (default 8 per core): what MALLOC_ARENA_MAX=2 does
+    import ctypes
+    ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    mode = mode.removesuffix("+arena2")
 sys.path.insert(0, sys.argv[3])
 import corpus
 queries = corpus.queries(100)
@@ -372,16 +456,18 @@ print(json.dumps({"base": base, "after": rss()}))
 def proto_rss(store: Path, work: Path) -> list[Row]:
     if not (work / "fts.sqlite3").exists():
         build_fts5(store, work)[0].close()
+    rss_dir = work / "rss"  # today's index, without the ANN index the vectors block built on its own copy
+    if not rss_dir.exists():
+        shutil.copytree(store / "lancedb", rss_dir / "lancedb")
     out: list[Row] = []
     for mode, name in [("lancedb", "today: LanceDB, default caches"),
                        ("lancedb-small-cache", "LanceDB with Session(16 MB index + 16 MB metadata cache)"),
+                       ("lancedb+arena2", "LanceDB, and mallopt(M_ARENA_MAX, 2) at process start"),
                        ("numpy-f32", "no LanceDB: numpy float32 matrix + SQLite FTS5"),
                        ("numpy-f16", "no LanceDB: numpy float16 matrix + SQLite FTS5")]:
-        target = store if mode.startswith("lancedb") else work
-        if mode.startswith("lancedb") and not (work / "lancedb").exists():
-            shutil.copytree(store / "lancedb", work / "lancedb")
-        res = subprocess.run([sys.executable, "-c", RSS_CODE, mode, str(work if mode.startswith("lancedb") else target),
-                              str(BENCH)], capture_output=True, text=True, check=True)
+        target = rss_dir if mode.startswith("lancedb") else work  # noqa: SIM108
+        res = subprocess.run([sys.executable, "-c", RSS_CODE, mode, str(target), str(BENCH)], capture_output=True,
+                             text=True, check=True)
         r = json.loads(res.stdout.strip().splitlines()[-1])
         out.append((name, r["after"], r["base"], "MB after 100 searches (vector + text)"))
     return out
@@ -407,6 +493,8 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     only = set(args.only.split(","))
+    print(f"load at start: {wait_quiet():.1f}", flush=True)
+    mon = LoadMonitor().__enter__()
     tmp = Path(tempfile.mkdtemp(prefix="mcp-memory-proto-"))
     store = args.store or tmp / "store"
     try:
@@ -444,9 +532,12 @@ def main() -> int:
         svc.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    mon.__exit__(None, None, None)
     if not args.no_write and only == {"sqlite", "vectors", "fts", "writes", "combined", "rss"}:
+        m = machine()
+        m["load during the run"] = mon.describe()
         write_section("prototypes", f"## Prototypes of the optimisations (`bench/prototypes.py`, {n} store)\n\n"
-                      + machine_md(machine()) + "\n\n" + "\n\n".join(parts) + "\n")
+                      + machine_md(m) + "\n\n" + "\n\n".join(parts) + "\n")
     return 0
 
 

@@ -125,6 +125,8 @@ def over_mcp(data_dir: Path, queries: list[str], adds: list[str], reps: dict[str
                   for q in queries[:reps["mcp_search"]]]
         search_cpu = (proc_cpu_ms(c.pid) - cpu0) / len(search)
         rss, hwm = rss_mb(c.pid)
+        some_id = c.call_tool("search_memory", {"query": queries[0]})["hits"][0]["id"]
+        floor = [timed(lambda: c.call_tool("get_memory", {"memory_id": some_id})) for _ in range(100)]
         half = reps["mcp_add"]
         cpu0 = proc_cpu_ms(c.pid)
         add_rules = [timed(lambda t=t: c.call_tool("add_memory", {"text": t})) for t in adds[:half]]
@@ -133,7 +135,7 @@ def over_mcp(data_dir: Path, queries: list[str], adds: list[str], reps: dict[str
                    for t in adds[half:2 * half]]
         rss_after_adds, hwm2 = rss_mb(c.pid)
     return {"init": summary(init), "first_search": summary(first), "search": summary(search),
-            "search_server_cpu_mean": search_cpu, "add_rules_server_cpu_mean": add_cpu,
+            "search_server_cpu_mean": search_cpu, "floor": summary(floor), "add_rules_server_cpu_mean": add_cpu,
             "add_rules": summary(add_rules), "add_infer_false": summary(add_raw), "rss_mb": rss,
             "peak_rss_mb": max(hwm, hwm2), "rss_after_adds_mb": rss_after_adds}
 
@@ -179,6 +181,7 @@ def table(runs: list[dict[str, Any]]) -> str:
     row("search over MCP p50", "<= 15 ms @100k", lambda r: fmt_ms(r["mcp"]["search"]["p50"]))
     row("search over MCP p95", "", lambda r: fmt_ms(r["mcp"]["search"]["p95"]))
     row("server CPU per search over MCP (mean)", "", lambda r: fmt_ms(r["mcp"]["search_server_cpu_mean"]))
+    row("MCP floor: get_memory over MCP p50 (one SQLite read)", "", lambda r: fmt_ms(r["mcp"]["floor"]["p50"]))
     row("add in process p50 (no LLM, rules)", "", lambda r: fmt_ms(r["in_process"]["add_rules"]["p50"]))
     row("add in process p50 (infer=false)", "", lambda r: fmt_ms(r["in_process"]["add_infer_false"]["p50"]))
     row("add over MCP p50 (no LLM, rules)", "<= 5 ms", lambda r: fmt_ms(r["mcp"]["add_rules"]["p50"]))
@@ -278,10 +281,11 @@ def main() -> int:
                 "start-up figures are with a warm page cache. \"rules\" is the default add path without an "
                 "LLM (statement split, exact and near-duplicate checks, related memories); infer=false "
                 "stores as given.\n")
-        write_section("speed", body)
+        name = "speed-full" if args.full else "speed"  # a long --full run is not overwritten by a default one
+        write_section(name, body)
         out = BENCH / "results"
         out.mkdir(exist_ok=True)
-        (out / "speed.json").write_text(json.dumps({"machine": m, "runs": runs, "checks": checks,
+        (out / f"{name}.json").write_text(json.dumps({"machine": m, "runs": runs, "checks": checks,
                                                     "total_s": total}, indent=1))
     return 0 if all(ok for _, ok, _ in checks) else 1
 
