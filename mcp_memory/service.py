@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from mcp_memory.config import Settings
 if TYPE_CHECKING:
     from mcp_memory.agentic import AgentMemory
     from mcp_memory.graph_api import GraphMemory
+    from mcp_memory.bulk import ImportResult
     from mcp_memory.models import BlockList
 from mcp_memory.embeddings import Embedder, EmbedderIdentity, make_embedder, try_embed
 from mcp_memory.errors import EmbedderMismatch, InvalidInput, MemoryServiceError, NotFound, ProviderError, StoreError
@@ -448,6 +449,17 @@ class MemoryService:
             except Exception as exc:  # sqlite3 errors: another process holds a read snapshot
                 raise StoreError(f"rows were deleted but compacting the database failed ({exc}); "
                                  "run `mcp-memory purge` when no other client is busy") from None
+
+    def import_memories(self, rows: Iterable[str | Mapping[str, Any]], *, user_id: str | None = None,
+                        agent_id: str | None = None, run_id: str | None = None,
+                        batch_size: int = 5000) -> ImportResult:
+        """Bulk-load memories (texts, or objects with text, scope, metadata, tags, kind, dates):
+        batched embedding, one SQLite transaction per batch, batched index writes. Exact
+        duplicates are skipped; no extraction or near-duplicate merging runs (`mcp_memory.bulk`)."""
+        from mcp_memory.bulk import import_memories
+
+        return import_memories(self, rows, user_id=user_id, agent_id=agent_id, run_id=run_id,
+                               batch_size=batch_size)
 
     # -- maintenance --------------------------------------------------------------------------
     def reindex(self) -> int:
