@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mcp_memory import text as textlib
@@ -46,6 +46,8 @@ DEFAULT_LIMIT = 5000
 MAX_BLOCK_LIMIT = 100_000
 MAX_DOCUMENT_CHARS = 2_000_000
 CHUNK_CHARS = 1500
+EMBED_BATCH = 64  # passages embedded between two progress reports
+Progress = Callable[[int, int], None]  # (done, total)
 DEFAULT_BLOCKS = (
     ("persona", "Who you, the assistant, are for this user: tone, habits, what they asked you to do or avoid. "
      "Edit it as you learn how they want you to work.",
@@ -236,13 +238,20 @@ class Archival:
         self.embedder = embedder
 
     def insert(self, scope: Scope, text: str, tags: Sequence[str] | None = None,
-               metadata: dict[str, Any] | None = None) -> ArchivalInsert:
+               metadata: dict[str, Any] | None = None, progress: Progress | None = None) -> ArchivalInsert:
         text = validate.text(text, MAX_DOCUMENT_CHARS)
         tag_list = validate.tags(tags)
         chunks = list(dict.fromkeys(textlib.chunk_document(text, CHUNK_CHARS)))
         owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
         fresh = [c for c in chunks if self.sql.find_active_by_hash(textlib.text_hash(c), owner, "archival") is None]
-        vectors, failure = try_embed(self.embedder, fresh)
+        vectors: list[Any] = []
+        failure = None
+        for i in range(0, len(fresh), EMBED_BATCH):  # long documents: report progress between batches
+            part, error = try_embed(self.embedder, fresh[i:i + EMBED_BATCH])
+            vectors += part
+            failure = failure or error
+            if progress is not None:
+                progress(len(vectors), len(fresh))
         ids: list[str] = []
         now = utcnow()
         with self.sql.write() as conn:
@@ -367,9 +376,10 @@ class AgentMemory:
 
     # archival memory
     def archival_insert(self, text: str, tags: Sequence[str] | None = None, user_id: str | None = None,
-                        metadata: dict[str, Any] | None = None) -> ArchivalInsert:
+                        metadata: dict[str, Any] | None = None, progress: Progress | None = None) -> ArchivalInsert:
+        """``progress(done, total)`` is called as the passages of a long document are embedded."""
         return self.archival.insert(validate.scope(self.settings, user_id), text, tags,
-                                    validate.metadata(metadata))
+                                    validate.metadata(metadata), progress)
 
     def archival_search(self, query: str, tags: Sequence[str] | None = None, tag_match: str = "any",
                         start_date: str | None = None, end_date: str | None = None, limit: int = 10, page: int = 1,
@@ -391,7 +401,7 @@ class AgentMemory:
                user_id: str | None = None) -> RecallResult:
         if query is not None and len(query) > self.settings.max_text_chars:
             raise InvalidInput(f"query has {len(query)} characters; the limit is {self.settings.max_text_chars}")
-        page, limit = validate.page(page, limit)
+        page, limit = validate.page(page, limit, ranked=bool(query and query.strip()))
         scope = validate.scope(self.settings, user_id, None, run_id)
         return self.recall_log.search(scope, query, [r.lower() for r in roles] if roles else None,
                                       validate.timestamp(start_date, "start_date"),

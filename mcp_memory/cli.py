@@ -6,68 +6,16 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-from pydantic import BaseModel
 
 from mcp_memory import __version__
 from mcp_memory.cli_install import install
 from mcp_memory.config import Settings
-from mcp_memory.errors import ConfigError, MemoryServiceError
-
-EXIT_USAGE = 2
-EXIT_ERROR = 1
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]
-
-
-def _service(ctx: click.Context) -> Any:
-    from mcp_memory.service import MemoryService
-
-    if "service" not in ctx.obj:
-        ctx.obj["service"] = MemoryService(_settings(ctx))
-    return ctx.obj["service"]
-
-
-def _emit(ctx: click.Context, value: Any, human: Callable[[Any], None]) -> None:
-    if ctx.obj["json"]:
-        data = value.model_dump(mode="json", exclude_none=True) if isinstance(value, BaseModel) else value
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        human(value)
-
-
-def fail(exc: MemoryServiceError) -> NoReturn:
-    """One line on stderr; exit 2 for a bad setting or flag, 1 for anything else."""
-    click.echo(f"Error: {exc}", err=True)
-    sys.exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR)
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Errors become one line on stderr: ours with their fix (exit 1, or 2 for a setting), anything
-    unexpected as a bug to report (exit 1; --log-level DEBUG shows the traceback)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except MemoryServiceError as exc:
-            fail(exc)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except Exception as exc:
-            logging.getLogger("mcp_memory.cli").debug("unexpected error", exc_info=True)
-            click.echo(f"Error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
-                       "this is a bug: rerun with --log-level DEBUG for the traceback and report it", err=True)
-            sys.exit(EXIT_ERROR)
-
-    return wrapper
+from mcp_memory.cli_common import EXIT_ERROR, _emit, _progress, _service, _settings, fail, handle_errors
+from mcp_memory.errors import MemoryServiceError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -325,7 +273,8 @@ def doctor(ctx: click.Context) -> None:
 @handle_errors
 def reindex(ctx: click.Context) -> None:
     """Re-embed every memory with the configured embedder and rebuild the search index."""
-    n = _service(ctx).reindex()
+    with _progress("re-embedding") as update:
+        n = _service(ctx).reindex(progress=update)
     _emit(ctx, {"reindexed": n}, lambda _: click.echo(f"re-embedded and indexed {n} memories"))
 
 
@@ -380,160 +329,56 @@ def graph(ctx: click.Context, fmt: str, as_of: str | None, include_ended: bool, 
         click.echo(to_dot(rels) if fmt == "dot" else render(rels))
 
 
-# -- Letta-style memory ---------------------------------------------------------------------
-@cli.group()
-def blocks() -> None:
-    """Show and edit core memory blocks (what the assistant keeps in context)."""
-
-
-def _print_block(b: Any) -> None:
-    flags = " read-only" if b.read_only else ""
-    click.echo(f"[{b.label}] v{b.version} {b.chars_current}/{b.chars_limit} chars{flags}")
-    if b.description:
-        click.echo(f"  ({b.description})")
-    for line in b.value.splitlines() or [""]:
-        click.echo(f"  {line}")
-
-
-@blocks.command(name="show")
-@click.argument("label", required=False)
-@click.option("--user", "user_id")
+@cli.command(name="export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--user", "user_id", help="Only this user's data (default: everything).")
 @click.pass_context
 @handle_errors
-def blocks_show(ctx: click.Context, label: str | None, user_id: str | None) -> None:
-    """Show all blocks, or the block LABEL."""
-    result = _service(ctx).agent.core_read(label, user_id)
-    _emit(ctx, result, lambda r: [_print_block(b) for b in r.blocks])
+def export_(ctx: click.Context, file: Path | None, user_id: str | None) -> None:
+    """Export everything (memories with their history, messages, core blocks with their versions,
+    the graph) as JSON lines to FILE, or to standard output. A consistent snapshot, streamed."""
+    from mcp_memory.portability import export
+
+    svc = _service(ctx)
+    if file is None:
+        counts = export(svc, sys.stdout, user_id)
+    else:
+        part = file.with_name(file.name + ".part")  # FILE appears whole or not at all
+        try:
+            with part.open("w", encoding="utf-8") as out, _progress("exporting") as update:
+                counts = export(svc, out, user_id, progress=update)
+            os.replace(part, file)
+        finally:
+            part.unlink(missing_ok=True)
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if k != "meta") or "nothing"
+    click.echo(f"exported {summary}", err=True)
 
 
-@blocks.command(name="create")
-@click.argument("label")
-@click.option("--description")
-@click.option("--limit", default=5000, show_default=True, type=int, help="Character limit.")
-@click.option("--value", default="", help="Initial content.")
-@click.option("--read-only", is_flag=True)
-@click.option("--user", "user_id")
-@click.pass_context
-@handle_errors
-def blocks_create(ctx: click.Context, label: str, description: str | None, limit: int, value: str, read_only: bool,
-                  user_id: str | None) -> None:
-    """Create the block LABEL."""
-    b = _service(ctx).agent.core_create(label, description, limit, value, read_only, user_id, actor="cli")
-    _emit(ctx, b, _print_block)
-
-
-@blocks.command(name="set")
-@click.argument("label")
-@click.argument("value")
-@click.option("--user", "user_id")
-@click.pass_context
-@handle_errors
-def blocks_set(ctx: click.Context, label: str, value: str, user_id: str | None) -> None:
-    """Replace the whole value of block LABEL."""
-    agent = _service(ctx).agent
-    current = agent.core_read(label, user_id).blocks[0]
-    b = agent.core_rethink(label, value, current.version, user_id)
-    _emit(ctx, b, _print_block)
-
-
-@blocks.command(name="configure")
-@click.argument("label")
-@click.option("--description")
-@click.option("--limit", type=int, help="New character limit.")
-@click.option("--read-only/--writable", default=None, help="Refuse or allow the assistant's edits.")
-@click.option("--user", "user_id")
-@click.pass_context
-@handle_errors
-def blocks_configure(ctx: click.Context, label: str, description: str | None, limit: int | None,
-                     read_only: bool | None, user_id: str | None) -> None:
-    """Change the description, limit or read-only flag of block LABEL."""
-    b = _service(ctx).agent.core_configure(label, description, limit, read_only, user_id)
-    _emit(ctx, b, _print_block)
-
-
-@blocks.command(name="history")
-@click.argument("label")
-@click.option("--user", "user_id")
-@click.pass_context
-@handle_errors
-def blocks_history(ctx: click.Context, label: str, user_id: str | None) -> None:
-    """Every version of block LABEL."""
-    h = _service(ctx).agent.core_history(label, user_id)
-    _emit(ctx, h, lambda h: [click.echo(f"v{v.version} {v.at} {v.event:<8} {v.value!r}") for v in h.versions])
-
-
-@blocks.command(name="rollback")
-@click.argument("label")
-@click.argument("version", type=int)
-@click.option("--user", "user_id")
-@click.pass_context
-@handle_errors
-def blocks_rollback(ctx: click.Context, label: str, version: int, user_id: str | None) -> None:
-    """Restore block LABEL to the value it had at VERSION (as a new version)."""
-    b = _service(ctx).agent.core_rollback(label, version, user_id)
-    _emit(ctx, b, _print_block)
-
-
-@cli.command(name="import-archival")
+@cli.command(name="import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--tag", "tags", multiple=True, help="Tag every passage (repeatable).")
-@click.option("--user", "user_id")
+@click.option("--user", "user_id", help="Owner of what a Mem0 dump, a graph or a text file imports (an mcp-memory "
+                                         "export keeps its own users).")
 @click.pass_context
 @handle_errors
-def import_archival(ctx: click.Context, files: tuple[Path, ...], tags: tuple[str, ...], user_id: str | None) -> None:
-    """Load text/markdown FILES into archival memory, chunked by section and paragraph."""
-    agent = _service(ctx).agent
-    total = {"files": 0, "passages": 0, "duplicates": 0}
-    with click.progressbar(files, label="importing", file=sys.stderr, show_pos=True,
-                           item_show_func=lambda p: p.name if p else "") as bar:
-        for path in bar:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise click.FileError(str(path), hint=f"not readable as UTF-8 text ({exc})") from None
-            if not text.strip():
-                continue
-            r = agent.archival_insert(text, [*tags, f"file:{path.name}"], user_id, {"source": str(path)})
-            total["files"] += 1
-            total["passages"] += len(r.ids)
-            total["duplicates"] += r.duplicates
-    _emit(ctx, total, lambda t: click.echo(f"imported {t['passages']} passages from {t['files']} files "
-                                            f"({t['duplicates']} duplicate passages skipped)"))
+def import_(ctx: click.Context, files: tuple[Path, ...], user_id: str | None) -> None:
+    """Import FILES: an mcp-memory export (ids, history and dates kept; importing twice adds nothing),
+    a Mem0 export or get_all() dump, the reference MCP memory server's JSONL graph, or plain
+    text/markdown (into archival memory). The format is detected."""
+    from mcp_memory.portability import load
+
+    svc = _service(ctx)
+    results = []
+    for path in files:
+        with _progress(f"importing {path.name}") as update:
+            results.append({"file": str(path), **load(svc, path, user_id, progress=update)})
+    _emit(ctx, results, lambda rs: [click.echo(f"{r['file']}: " + ", ".join(
+        f"{k} {v}" for k, v in r.items() if k != "file")) for r in rs])
 
 
-@cli.command(name="archival-search")
-@click.argument("query")
-@click.option("--tag", "tags", multiple=True)
-@click.option("--limit", default=10, show_default=True, type=int)
-@click.option("--user", "user_id")
-@click.pass_context
-@handle_errors
-def archival_search(ctx: click.Context, query: str, tags: tuple[str, ...], limit: int, user_id: str | None) -> None:
-    """Search archival memory (and stored facts) for QUERY."""
-    r = _service(ctx).agent.archival_search(query, list(tags) or None, limit=limit, user_id=user_id)
-    _emit(ctx, r, lambda r: [click.echo(f"{h.score:.3f}  {h.created_at}  {h.text}") for h in r.hits]
-          or click.echo("nothing found"))
+from mcp_memory.cli_agent import archival_search, blocks, import_archival, recall_  # noqa: E402
 
-
-@cli.command(name="recall")
-@click.argument("query", required=False)
-@click.option("--role", "roles", multiple=True, type=click.Choice(["user", "assistant", "system", "tool"]))
-@click.option("--since", help="ISO date or datetime.")
-@click.option("--until", help="ISO date or datetime (a date includes that whole day).")
-@click.option("--run", "run_id")
-@click.option("--limit", default=20, show_default=True, type=int)
-@click.option("--user", "user_id")
-@click.pass_context
-@handle_errors
-def recall_(ctx: click.Context, query: str | None, roles: tuple[str, ...], since: str | None, until: str | None,
-            run_id: str | None, limit: int, user_id: str | None) -> None:
-    """Search the message log for QUERY, or show the newest messages."""
-    r = _service(ctx).agent.recall(query, list(roles) or None, since, until, run_id, limit, 1, user_id)
-    _emit(ctx, r, lambda r: [click.echo(f"#{m.id} {m.created_at} {m.name or m.role}: {m.content}")
-                             for m in r.messages] or click.echo("no messages"))
-
-
-cli.add_command(install)
+for command in (blocks, import_archival, archival_search, recall_, install):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -328,8 +328,7 @@ class MemoryService:
     def list(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
              page: int = 1, page_size: int = 100) -> MemoryList:
         scope = self.scope(user_id, agent_id, run_id)
-        if page < 1 or not 1 <= page_size <= 1000:
-            raise InvalidInput("page must be >= 1 and page_size between 1 and 1000")
+        page, page_size = validate.page(page, page_size, 1000, ranked=False, name="page_size")
         self._ready()
         rows, total = self.sql.list_memories(scope, "fact", page_size, (page - 1) * page_size)
         return MemoryList(memories=[_memory(r) for r in rows], page=page, page_size=page_size, total=total)
@@ -462,8 +461,9 @@ class MemoryService:
                                batch_size=batch_size)
 
     # -- maintenance --------------------------------------------------------------------------
-    def reindex(self) -> int:
-        """Re-embed every active memory and logged message with the configured embedder and rebuild the index."""
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Re-embed every active memory and logged message with the configured embedder and rebuild the
+        index; ``progress(done, total)`` after each batch."""
         with self._open_lock:
             from mcp_memory.store import messages as msgsql
             from mcp_memory.store.lock import InterProcessLock
@@ -476,16 +476,25 @@ class MemoryService:
             sql.open()
             embedder = self._embedder_given or make_embedder(s)
             identity = embedder.identity()
+            total = (sql.conn.execute("SELECT count(*) FROM memories WHERE state = 'active'").fetchone()[0]
+                     + sql.conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+            done = 0
             for batch in sql.iter_active(512):
                 vectors = embedder.embed_batch([r.text for r in batch])
                 with sql.write() as conn:
                     conn.executemany("UPDATE memories SET vector = ? WHERE id = ?",
                                      [(v.astype("float32").tobytes(), r.id) for r, v in zip(batch, vectors)])
+                done += len(batch)
+                if progress is not None:
+                    progress(done, total)
             for rows in msgsql.batches(sql.conn, 512):  # the recall log's vectors too
                 vectors = embedder.embed_batch([msgsql.message_text(r["name"], r["content"], r["created_at"])
                                                 for r in rows])
                 with sql.write() as conn:
                     msgsql.set_vectors(conn, zip((r["id"] for r in rows), vectors), overwrite=True)
+                done += len(rows)
+                if progress is not None:
+                    progress(done, max(total, done))
             with sql.write() as conn:
                 sql.set_meta(conn, "embedder", json.dumps(
                     {"name": identity.name, "dim": identity.dim, "fingerprint": identity.fingerprint}))

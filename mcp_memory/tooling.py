@@ -1,7 +1,11 @@
 """Shared pieces of the MCP tool modules: argument types, annotations, result conversion."""
 
+import logging
+from collections.abc import Callable
 from typing import Annotated
 
+import anyio.from_thread
+from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
@@ -21,3 +25,17 @@ def ok(model: BaseModel) -> CallToolResult:
     """Compact JSON for the model to read, and the same data as structured content."""
     data = model.model_dump(mode="json", exclude_none=True)
     return CallToolResult(content=[TextContent(type="text", text=compact_json(model))], structured_content=data)
+
+
+def progress_reporter(ctx: Context) -> Callable[[int, int], None]:
+    """``progress(done, total)`` for a synchronous tool (the SDK runs those in a worker thread):
+    each call becomes an MCP progress notification when the client sent a progress token (a no-op
+    otherwise). A notification that cannot be sent never fails the tool."""
+
+    def report(done: int, total: int) -> None:
+        try:
+            anyio.from_thread.run(ctx.report_progress, done, total)
+        except Exception:  # the client went away, or no event loop to report to
+            logging.getLogger(__name__).debug("progress notification not sent", exc_info=True)
+
+    return report

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp_types import CallToolResult
 from pydantic import Field
@@ -11,7 +11,7 @@ from mcp_memory.agentic import DEFAULT_LIMIT, render_blocks
 from mcp_memory.instructions import AGENT
 from mcp_memory.models import ArchivalInsert, ArchivalResult, Block, BlockList, LogResult, RecallResult
 from mcp_memory.service import MemoryService
-from mcp_memory.tooling import READ_ONLY, WRITES, RunId, UserId, ok
+from mcp_memory.tooling import READ_ONLY, WRITES, RunId, UserId, ok, progress_reporter
 from mcp_memory.tools_passive import MessageIn
 
 INSTRUCTIONS = AGENT
@@ -84,12 +84,13 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
     @mcp.tool(annotations=WRITES)
     def archival_memory_insert(
         text: Annotated[str, Field(description="A passage or a whole document; long text is chunked.")],
+        ctx: Context,
         tags: Annotated[list[str] | None, Field(description="Tags to filter on later.")] = None,
         user_id: UserId = None,
     ) -> Annotated[CallToolResult, ArchivalInsert]:
         """Save knowledge to archival memory (unlimited, searchable): details that do not belong in core
         memory, documents, notes. Long documents are split into passages by section and paragraph."""
-        return ok(service.agent.archival_insert(text, tags, user_id))
+        return ok(service.agent.archival_insert(text, tags, user_id, progress=progress_reporter(ctx)))
 
     @mcp.tool(annotations=READ_ONLY)
     def archival_search(

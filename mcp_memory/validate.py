@@ -131,9 +131,20 @@ def timestamp(value: Any, name: str, end_of_day: bool = False) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def page(page_: int, limit: int, max_limit: int = 100) -> tuple[int, int]:
+MAX_RANKED_DEPTH = 1000  # ranked results: page x limit may reach this deep
+
+
+def page(page_: int, limit: int, max_limit: int = 100, ranked: bool = True,
+         name: str = "limit") -> tuple[int, int]:
+    """Ranked searches rank page x limit candidates, so their depth is bounded; a newest-first
+    listing is an offset and may go as deep as the data."""
     if page_ < 1:
         raise InvalidInput("page must be >= 1")
     if not 1 <= limit <= max_limit:
-        raise InvalidInput(f"limit must be between 1 and {max_limit}")
+        raise InvalidInput(f"{name} must be between 1 and {max_limit}")
+    if ranked and page_ * limit > MAX_RANKED_DEPTH:
+        raise InvalidInput(f"ranked results go {MAX_RANKED_DEPTH} deep (page x limit); refine the query or "
+                           "narrow it with dates or tags instead of paging further")
+    if page_ * limit > 2**40:
+        raise InvalidInput("page is out of range")
     return page_, limit

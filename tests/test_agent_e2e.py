@@ -191,3 +191,21 @@ async def test_profiles_choose_the_tools(tmp_path: Path):
                 assert "core_memory" not in client.instructions
             else:
                 assert "<memory_blocks>" in client.instructions
+
+
+async def test_long_document_insert_sends_progress_notifications(tmp_path: Path):
+    sections = "\n\n".join(f"## Part {i}\n" + f"Paragraph {i} about topic {i}. " * 60 for i in range(150))
+    seen: list[tuple[float, float | None]] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append((done, total))
+
+    async with stdio_client(tmp_path / "data") as client:
+        result = await client.call_tool("archival_memory_insert", {"text": "# Handbook\n\n" + sections},
+                                        progress_callback=progress)
+        assert not result.is_error
+        chunks = result.structured_content["chunks"]
+        assert chunks > 64  # more than one embedding batch
+        await anyio.sleep(0.2)  # notifications may trail the result on the wire
+    assert len(seen) >= 2 and seen[-1] == (chunks, chunks)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

@@ -138,3 +138,20 @@ def test_add_memory_messages_are_in_recall(service: MemoryService):
     service.add(None, [{"role": "user", "content": "My favourite band is Khruangbin"}])
     assert service.agent.recall("Khruangbin").messages[0].role == "user"
     assert service.agent.counts() == {"archival": 0, "facts": 1, "recall": 1}
+
+
+def test_paging_depth_is_bounded_with_a_clear_error(service):
+    import pytest
+
+    from mcp_memory.errors import InvalidInput
+
+    service.agent.archival_insert("Casa Azul, room 12")
+    service.agent.log_messages([{"role": "user", "content": "hello there"}])
+    for call in (lambda: service.agent.archival_search("hotel", page=26843546),
+                 lambda: service.agent.recall("hello", page=101, limit=10)):
+        with pytest.raises(InvalidInput, match="ranked results go 1000 deep"):
+            call()
+    assert service.agent.recall(None, page=10**6).messages == []  # newest-first: an offset, no bound
+    assert service.agent.recall("hello", page=100, limit=10).messages == []
+    with pytest.raises(InvalidInput, match="out of range"):
+        service.list(page=2**62)
