@@ -224,7 +224,8 @@ def forget(ctx: click.Context, user_id: str | None, agent_id: str | None, run_id
         raise click.UsageError("name --user, --agent or --run")
     if not yes:
         click.confirm("Erase these memories, their history and messages for good?", abort=True)
-    r = _service(ctx).delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id)
+    with _progress("erasing") as update:
+        r = _service(ctx).delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id, progress=update)
     _emit(ctx, r, lambda r: click.echo(f"erased {r.deleted} memories; {r.note}"))
 
 
@@ -238,7 +239,8 @@ def purge(ctx: click.Context, user_id: str | None, all_history: bool, yes: bool)
     """Erase deleted memories for good, from every file on disk (history, index versions, free pages)."""
     if not yes:
         click.confirm("Erase deleted memories (and their history) for good?", abort=True)
-    r = _service(ctx).purge(user_id=user_id, all_history=all_history)
+    with _progress("purging") as update:
+        r = _service(ctx).purge(user_id=user_id, all_history=all_history, progress=update)
     _emit(ctx, r, lambda r: click.echo(f"erased {r.deleted} deleted memories; {r.note}"))
 
 

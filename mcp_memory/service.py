@@ -47,6 +47,7 @@ from mcp_memory.models import (
 )
 
 log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]  # (done, total) of a long job
 
 
 class MemoryService:
@@ -390,7 +391,7 @@ class MemoryService:
                          actor=r["actor"], at=short_ts(r["created_at"]) or "") for r in rows])
 
     def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
-                   run_id: str | None = None) -> DeleteResult:
+                   run_id: str | None = None, progress: Progress | None = None) -> DeleteResult:
         if user_id is None and agent_id is None and run_id is None:
             raise InvalidInput("name the user_id, agent_id or run_id to erase; nothing is erased without a scope")
         checked = self.scope(user_id, agent_id, run_id)
@@ -404,11 +405,12 @@ class MemoryService:
 
                 blocks.erase_user(conn, checked.user_id or user_id)
                 graph.erase_user(conn, checked.user_id or user_id)
-        self.purge_disk()
+        self.purge_disk(progress)
         return DeleteResult(deleted=len(ids), note="erased from the database, its history, the message log "
                                                    "and the search index, and compacted on disk")
 
-    def purge(self, *, user_id: str | None = None, all_history: bool = False) -> DeleteResult:
+    def purge(self, *, user_id: str | None = None, all_history: bool = False,
+              progress: Progress | None = None) -> DeleteResult:
         """Erase for good what is already deleted: soft-deleted memories and their history; with
         ``all_history`` also every superseded text (memory history, old core-memory versions).
         Then make it physical on disk (`purge_disk`)."""
@@ -432,22 +434,28 @@ class MemoryService:
                 conn.execute(
                     f"DELETE FROM block_history WHERE {scope_sql} AND id NOT IN (SELECT max(id) FROM block_history "
                     "GROUP BY user_id, label)", params)
-        self.purge_disk()
+        self.purge_disk(progress)
         what = "deleted memories and their history" + (", superseded texts and old block versions"
                                                        if all_history else "")
         return DeleteResult(deleted=len(ids), note=f"erased {what}; files compacted and vacuumed")
 
-    def purge_disk(self) -> None:
-        """Make deletions physical: apply them to the index, drop old index versions, vacuum SQLite."""
+    def purge_disk(self, progress: Progress | None = None) -> None:
+        """Make deletions physical: apply them to the index, drop old index versions, vacuum SQLite.
+        ``progress(step, 4)`` after each step (the rows themselves are step 1, done by the caller)."""
+        step = progress or (lambda done, total: None)
+        step(1, 4)
         self.sync.wait_ready()
         self.sync.drain()
+        step(2, 4)
         self.sync.compact_now(timedelta(0))
+        step(3, 4)
         with self.sync.lock.hold():
             try:
                 self.sql.vacuum()
             except Exception as exc:  # sqlite3 errors: another process holds a read snapshot
                 raise StoreError(f"rows were deleted but compacting the database failed ({exc}); "
                                  "run `mcp-memory purge` when no other client is busy") from None
+        step(4, 4)
 
     def import_memories(self, rows: Iterable[str | Mapping[str, Any]], *, user_id: str | None = None,
                         agent_id: str | None = None, run_id: str | None = None,
@@ -461,7 +469,7 @@ class MemoryService:
                                batch_size=batch_size)
 
     # -- maintenance --------------------------------------------------------------------------
-    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
+    def reindex(self, progress: Progress | None = None) -> int:
         """Re-embed every active memory and logged message with the configured embedder and rebuild the
         index; ``progress(done, total)`` after each batch."""
         with self._open_lock:

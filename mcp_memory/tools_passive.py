@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 from mcp_memory.instructions import PASSIVE
 from mcp_memory.models import AddResult, DeleteResult, History, Memory, MemoryEvent, MemoryList, SearchResult
 from mcp_memory.service import MemoryService
-from mcp_memory.tooling import DESTRUCTIVE, READ_ONLY, WRITES, AgentId, MemoryId, RunId, UserId, ok
+from mcp_memory.tooling import (
+    DESTRUCTIVE, READ_ONLY, WRITES, AgentId, MemoryId, RunId, UserId, ok, progress_reporter,
+)
 
 INSTRUCTIONS = PASSIVE
 
@@ -110,6 +112,7 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
 
     @mcp.tool(annotations=DESTRUCTIVE)
     def delete_all_memories(
+        ctx: Context,
         user_id: Annotated[str | None, Field(description=f"Erase everything of this user (the default user is "
                                              f"'{settings.default_user_id}').")] = None,
         agent_id: AgentId = None, run_id: RunId = None,
@@ -118,4 +121,5 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
         compact the files so the text is gone from disk. Only when the user explicitly asks to be
         forgotten. At least one of user_id, agent_id, run_id is required. Returns how many memories were
         erased."""
-        return ok(service.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return ok(service.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id,
+                                     progress=progress_reporter(ctx)))

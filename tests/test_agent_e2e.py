@@ -207,5 +207,11 @@ async def test_long_document_insert_sends_progress_notifications(tmp_path: Path)
         chunks = result.structured_content["chunks"]
         assert chunks > 64  # more than one embedding batch
         await anyio.sleep(0.2)  # notifications may trail the result on the wire
-    assert len(seen) >= 2 and seen[-1] == (chunks, chunks)
-    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+        assert len(seen) >= 2 and seen[-1] == (chunks, chunks)
+        assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+        seen.clear()  # erasing a user compacts the files: its steps are reported too
+        result = await client.call_tool("delete_all_memories", {"user_id": "default"}, progress_callback=progress)
+        assert not result.is_error and result.structured_content["deleted"] == chunks
+        await anyio.sleep(0.2)
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
