@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import re
@@ -30,60 +29,19 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.locomo_data import CATEGORIES, DATA, SPLITS, call, doc_text, ingest, load  # noqa: E402
 from bench.machine import machine_line, write_section  # noqa: E402
 from mcp_memory.text import STOPWORDS, normalize  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "locomo-dev.json"
 KS = (5, 10)
-CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
-SPLITS = {"dev (conv 0-2)": {0, 1, 2}, "validation (conv 3-4)": {3, 4}, "all": {0, 1, 2, 3, 4}}
 TARGET = {"any@10": 80.0, "frac@10": 75.0}
 FLOOR_QUOTED = "BM25 floor quoted in issue 6: any@10 66.8%, frac@10 60.8%; DRAGON (LoCoMo paper) frac@10 66.2%"
-
-
-# -- data -------------------------------------------------------------------------------------
-def load(path: Path) -> list[dict[str, Any]]:
-    """Conversations as {turns: [...], questions: [...]}; evidence ids normalised ("D8:6; D9:17" ->
-    two ids, "D30:05" -> "D30:5", "D:11:26" -> "D11:26") and dropped when no such turn exists."""
-    convs = []
-    for ci, item in enumerate(json.loads(path.read_text())):
-        c = item["conversation"]
-        sessions = sorted(int(k.split("_")[1]) for k in c if re.fullmatch(r"session_\d+", k))
-        turns = []
-        for s in sessions:
-            when = datetime.strptime(c[f"session_{s}_date_time"].strip(), "%I:%M %p on %d %B, %Y")
-            for j, t in enumerate(c[f"session_{s}"]):
-                content = t["text"] + (f" [image: {t['blip_caption']}]" if t.get("blip_caption") else "")
-                turns.append({"dia": t["dia_id"], "session": s, "speaker": t["speaker"], "content": content,
-                              "at": when + timedelta(seconds=5 * j)})
-        valid = {t["dia"] for t in turns}
-        questions, dropped = [], 0
-        for q in item["qa"]:
-            ev = []
-            for raw in q.get("evidence", []):
-                for part in re.split(r"[;,\s]+", raw):
-                    m = re.fullmatch(r"D:?(\d+):0*(\d+)", part.strip())
-                    did = f"D{int(m[1])}:{int(m[2])}" if m else None
-                    if did in valid and did not in ev:
-                        ev.append(did)
-                    elif part.strip():
-                        dropped += did not in valid
-            if ev:
-                questions.append({"q": q["question"], "cat": q["category"], "ev": ev})
-        convs.append({"id": ci, "turns": turns, "questions": questions, "dropped_ids": dropped})
-    return convs
-
-
-def doc_text(t: dict[str, Any]) -> str:
-    """A turn as one self-contained passage (archival, facts, and the BM25 floor)."""
-    return f"[{t['at'].day} {t['at']:%B %Y}] {t['speaker']}: {t['content']}"
 
 
 # -- the BM25 floor: plain BM25 over single turns, speaker and date in the text, stopwords removed --
@@ -139,15 +97,6 @@ def aggregate(rows: list[dict[str, Any]], convs: set[int], cats: set[int]) -> di
 
 
 # -- driving the server over MCP stdio -----------------------------------------------------------
-async def call(client: Any, tool: str, **args: Any) -> tuple[dict[str, Any], float]:
-    t0 = time.perf_counter()
-    result = await client.call_tool(tool, args)
-    ms = (time.perf_counter() - t0) * 1000
-    if result.is_error:
-        raise RuntimeError(f"{tool}: {result.content[0].text}")
-    return result.structured_content, ms
-
-
 async def run_server(convs: list[dict[str, Any]], data_dir: Path, memory: bool,
                      ranked: dict[str, list[list[list[str]]]], latency: dict[str, list[float]],
                      counts: dict[str, Counter[str]]) -> float:
@@ -164,29 +113,11 @@ async def run_server(convs: list[dict[str, Any]], data_dir: Path, memory: bool,
         by_mem: dict[int, dict[str, dict[str, set[str]]]] = {}
         for c in convs:
             user = f"locomo-{c['id']}"
-            ids: dict[int, str] = {}
-            for s in sorted({t["session"] for t in c["turns"]}):
-                turns = [t for t in c["turns"] if t["session"] == s]
-                out, ms = await call(client, "log_messages", user_id=user, run_id=f"session-{s}", messages=[
-                    {"role": "user", "name": t["speaker"], "content": t["content"],
-                     "created_at": t["at"].strftime("%Y-%m-%dT%H:%M:%SZ")} for t in turns])
-                latency["log_messages (one session)"].append(ms)
-                assert out["last_id"] - out["first_id"] + 1 == len(turns), "message ids are not consecutive"
-                ids.update({out["first_id"] + j: t["dia"] for j, t in enumerate(turns)})
-            by_msg[c["id"]] = ids
-            if memory:
-                maps: dict[str, dict[str, set[str]]] = {"archival": defaultdict(set), "facts": defaultdict(set)}
-                for t in c["turns"]:
-                    out, ms = await call(client, "archival_memory_insert", text=doc_text(t), user_id=f"{user}-archival")
-                    latency["archival_memory_insert"].append(ms)
-                    # by normalised text: stored chunks are stripped; a duplicate stands for every turn saying it
-                    maps["archival"][normalize(doc_text(t))].add(t["dia"])
-                    out, ms = await call(client, "add_memory", text=doc_text(t), infer=False, user_id=f"{user}-facts")
-                    latency["add_memory (infer=false)"].append(ms)
-                    for ev in out["events"]:
-                        maps["facts"][ev["id"]].add(t["dia"])
-                        counts["events"][ev["event"]] += 1
-                by_mem[c["id"]] = maps
+            maps = await ingest(client, c, user, facts_user=f"{user}-facts" if memory else None,
+                                archival_user=f"{user}-archival" if memory else None, latency=latency,
+                                events=counts["events"])
+            by_msg[c["id"]] = maps["messages"]
+            by_mem[c["id"]] = maps
         ingest_s = time.perf_counter() - t_ingest
         for c in convs:
             user = f"locomo-{c['id']}"

@@ -27,7 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.locomo import DATA, SPLITS, aggregate, load, score  # noqa: E402
+from bench.locomo import aggregate, score  # noqa: E402
+from bench.locomo_data import DATA, SPLITS, load  # noqa: E402
 from bench.machine import machine_line, write_section  # noqa: E402
 from mcp_memory.config import Settings  # noqa: E402
 from mcp_memory.recall_rank import DEFAULT, Ranking, RecallRanker, weighted_sum  # noqa: E402

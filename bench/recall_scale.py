@@ -26,7 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.locomo import DATA, load, pct  # noqa: E402
+from bench.locomo import pct  # noqa: E402
+from bench.locomo_data import DATA, load  # noqa: E402
 from bench.machine import machine_line, write_section  # noqa: E402
 from mcp_memory.config import Settings  # noqa: E402
 from mcp_memory.models import Scope  # noqa: E402
