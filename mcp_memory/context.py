@@ -71,7 +71,6 @@ class _Item:
     when: str = ""  # messages: created_at, to order a day's messages
     rank: int = field(default=0)
 
-
     @property
     def words(self) -> frozenset[str]:
         return frozenset(self.content.split()).union(self.who, *self.dates)
@@ -145,7 +144,8 @@ def build(service: MemoryService, query: str, max_tokens: int = 1500, user_id: s
             chosen.append(item)
             used += extra
             sections.add(item.section)
-            days.add(item.day) if item.section == "messages" else None
+            if item.section == "messages":
+                days.add(item.day)
         else:
             omitted += 1
     text = _render(core_lines, chosen, options)
