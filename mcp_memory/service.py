@@ -84,6 +84,7 @@ class MemoryService:
             from mcp_memory.search import Retriever
             from mcp_memory.semantic import SemanticEngine
             from mcp_memory.store.lock import InterProcessLock
+            from mcp_memory.store.matrix import VectorMatrix
             from mcp_memory.store.sql import SQLStore
             from mcp_memory.store.sync import IndexSync
             from mcp_memory.store.vectors import VectorIndex
@@ -99,9 +100,11 @@ class MemoryService:
                                   self.embedder.embed_batch)
             # The index opens in the background: writes (SQLite + outbox) are accepted at once,
             # searches wait for it.
+            self.matrix = VectorMatrix(self.sql, self.identity.dim,
+                                       s.vector_cache_mb * 2**20 // (4 * self.identity.dim))
             self._indexer = threading.Thread(target=self._open_index, name="mcp-memory-index-open", daemon=True)
             self._indexer.start()
-            self.retriever = Retriever(self.sql, self.index, self.sync, self.embedder)
+            self.retriever = Retriever(self.sql, self.index, self.sync, self.embedder, self.matrix)
             self.graph_engine = GraphEngine(self.sql)
             self._graph = GraphMemory(s, self.sql, self.graph_engine)
             self.engine = SemanticEngine(self.sql, self.retriever, self.sync, self.embedder, s.max_text_chars,
@@ -121,6 +124,11 @@ class MemoryService:
             self.sync.startup()
         except Exception:  # searches report it; writes keep going into SQLite and the outbox
             log.exception("opening the search index failed")
+        try:  # searches use LanceDB alone until it is loaded
+            if self.settings.vector_cache_mb:
+                self.matrix.load()
+        except Exception:
+            log.exception("loading the vector matrix failed; searching with LanceDB alone")
 
     def core_snapshot(self, user_id: str | None = None) -> BlockList:
         """The core blocks straight from SQLite, without loading the search index or the embedder:
@@ -467,6 +475,7 @@ class MemoryService:
         with self._open_lock:
             from mcp_memory.store import messages as msgsql
             from mcp_memory.store.lock import InterProcessLock
+            from mcp_memory.store.matrix import VectorMatrix
             from mcp_memory.store.sql import SQLStore
             from mcp_memory.store.sync import IndexSync
             from mcp_memory.store.vectors import VectorIndex

@@ -200,6 +200,18 @@ class VectorIndex:
                .limit(k).select(["id", "vector", "_score"]).to_arrow())
         return list(zip(res.column("id").to_pylist(), res.column("_score").to_pylist(), _vectors(res)))
 
+    def text_scores(self, query: str, where: str | None, k: int) -> list[tuple[str, float]]:
+        """Full-text (BM25) ids and scores, best first; ``where=None``: over every row."""
+        table = self._reader()
+        if table is None or not query.strip():
+            return []
+        q = table.search(query, query_type="fts")
+        if where is not None:
+            q = q.where(where, prefilter=True)
+        res = q.limit(k).select(["id", "_score"]).to_arrow()
+        hits = list(zip(res.column("id").to_pylist(), res.column("_score").to_pylist()))
+        return sorted(hits, key=lambda h: h[1], reverse=True)
+
     def ids(self) -> set[str]:
         table = self._reader()
         if table is None:
