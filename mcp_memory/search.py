@@ -20,7 +20,9 @@ embedded (embedding endpoint down), the search runs on full text alone.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,7 @@ QUEUE_WAIT_SECONDS = 0.25
 BACKLOG_WAIT_SECONDS = 5.0
 UNFILTERED_SHARE = 0.25  # full text without the scope prefilter when the scope holds this share of rows
 UNFILTERED_MAX = 1000    # ... and at most this many rows are fetched that way
+FETCH_MARGIN = 10        # candidates read from SQLite beyond the limit (some may have changed meanwhile)
 
 
 @dataclass
@@ -61,6 +64,8 @@ class Retriever:
         self.sync = sync
         self.embedder = embedder
         self.matrix = matrix
+        self._executor: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def search(self, query: str, scope: Scope, *, kinds: Sequence[str] = ("fact",), limit: int = 10,
                filters: Mapping[str, Any] | None = None, threshold: float | None = None,
@@ -80,7 +85,11 @@ class Retriever:
             return []
         top_bm25 = max(bm25.values(), default=0.0) or 1.0
         qtokens = textlib.content_tokens(query)
-        rows = self.sql.get_memories([*cos, *bm25, *overlay], with_vector=bool(overlay))
+        if overlay or filters or predicate or vector_only:
+            rows = self.sql.get_memories([*cos, *bm25, *overlay], with_vector=bool(overlay))
+        else:
+            rows = self._best_rows(cos, bm25, top_bm25, limit,
+                                   lambda r: r.state == "active" and r.kind in kinds and _in_scope(r, scope))
         out = []
         for mid, row in rows.items():
             if row.state != "active" or row.kind not in kinds or not _in_scope(row, scope):
@@ -103,19 +112,47 @@ class Retriever:
         out.sort(key=lambda s: (s.score, s.row.updated_at), reverse=True)
         return out[:limit]
 
+    def _best_rows(self, cos: dict[str, float], bm25: dict[str, float], top_bm25: float, limit: int,
+                   valid: Callable[[MemoryRow], bool]) -> dict[str, MemoryRow]:
+        """Rows of the candidates that can make the top ``limit`` (all those scoring at least the
+        (limit + FETCH_MARGIN)-th best), and of the rest only if too few of those are still valid."""
+        pre = {m: W_VECTOR * max(cos.get(m, 0.0), 0.0) + W_TEXT * bm25.get(m, 0.0) / top_bm25
+               for m in dict.fromkeys([*cos, *bm25])}
+        ranked = sorted(pre, key=pre.__getitem__, reverse=True)
+        if len(ranked) <= limit + FETCH_MARGIN:
+            return self.sql.get_memories(ranked)
+        cut = pre[ranked[limit + FETCH_MARGIN - 1]] - 1e-4  # ties (rounded scores) included
+        first = [m for m in ranked if pre[m] >= cut]
+        rows = self.sql.get_memories(first)
+        if len(first) < len(ranked) and sum(map(valid, rows.values())) < limit:
+            rows.update(self.sql.get_memories(ranked[len(first):]))
+        return rows
+
     def _candidates(self, query: str, qvec: np.ndarray | None, scope: Scope, kinds: Sequence[str], where: str,
                     k: int, vector_only: bool) -> tuple[dict[str, float], dict[str, float]]:
-        near = self.matrix.nearest(qvec, scope, kinds, k) if self.matrix is not None else None
-        if near is None:
+        matrix = self.matrix
+        counts = matrix.counts(scope, kinds) if matrix is not None else None
+        if matrix is None or counts is None:
             return self._lance_candidates(query, qvec, where, k, vector_only)
-        assert self.matrix is not None
+        text = None
+        if not vector_only and counts[0] and query.strip():  # the full-text query runs meanwhile
+            share = counts[0] / max(counts[1], 1)
+            text = self._pool().submit(self._retrying, lambda: self._text(query, scope, kinds, where, k, share))
+        near = matrix.nearest(qvec, scope, kinds, k)
+        bm25 = text.result() if text is not None else {}
+        if near is None:  # the store outgrew the matrix just now
+            return self._lance_candidates(query, qvec, where, k, vector_only)
         cos = dict(near.cosines)
-        bm25: dict[str, float] = {}
-        if not vector_only and near.in_scope and query.strip():
-            bm25 = self._retrying(lambda: self._text(query, scope, kinds, where, k, near.in_scope / max(near.total, 1)))
-            if qvec is not None:
-                cos.update(self.matrix.score([m for m in bm25 if m not in cos], qvec, scope, kinds))
+        if qvec is not None and bm25:
+            cos.update(matrix.score([m for m in bm25 if m not in cos], qvec, scope, kinds))
         return cos, bm25
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            with self._pool_lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(2, thread_name_prefix="mcp-memory-search")
+        return self._executor
 
     def _text(self, query: str, scope: Scope, kinds: Sequence[str], where: str, k: int,
               share: float) -> dict[str, float]:

@@ -222,6 +222,31 @@ class VectorMatrix:
                 fields.append((f, self._code[value]))
         return kind_codes, fields
 
+    def counts(self, scope: Scope, kinds: Sequence[str]) -> tuple[int, int] | None:
+        """(rows in scope, rows in the matrix) after applying every change committed so far;
+        None if the matrix is not available."""
+        if not self._loaded:
+            return None
+        with self._mu:
+            if not self._too_big:
+                self._refresh_locked()
+            if self._too_big:
+                return None
+            mask = self._mask(scope, kinds)
+            return (0 if mask is None else int(np.count_nonzero(mask))), self._count
+
+    def _mask(self, scope: Scope, kinds: Sequence[str]) -> np.ndarray | None:
+        n = self._n
+        want = self._wanted(scope, kinds)
+        if want is None or n == 0:
+            return None
+        kind_codes, fields = want
+        kc = self._codes[0][:n]
+        mask = self._alive[:n] & (kc == kind_codes[0] if len(kind_codes) == 1 else np.isin(kc, kind_codes))
+        for f, code in fields:
+            mask &= self._codes[f][:n] == code
+        return mask
+
     def nearest(self, vector: np.ndarray | None, scope: Scope, kinds: Sequence[str], k: int) -> Nearest | None:
         """The k rows of the scope closest to ``vector`` (exact), after applying every change
         committed so far. None if the matrix is not available (still loading, or too big)."""
@@ -233,15 +258,9 @@ class VectorMatrix:
             self._refresh_locked()
             if self._too_big:
                 return None
-            n = self._n
-            want = self._wanted(scope, kinds)
-            if want is None or n == 0:
+            mask = self._mask(scope, kinds)
+            if mask is None:
                 return Nearest({}, 0, self._count)
-            kind_codes, fields = want
-            kc = self._codes[0][:n]
-            mask = self._alive[:n] & (kc == kind_codes[0] if len(kind_codes) == 1 else np.isin(kc, kind_codes))
-            for f, code in fields:
-                mask &= self._codes[f][:n] == code
             in_scope = int(np.count_nonzero(mask))
             cosines: dict[str, float] = {}
             if vector is not None and in_scope and k > 0:
