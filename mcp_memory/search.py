@@ -46,6 +46,7 @@ QUEUE_WAIT_SECONDS = 0.25
 BACKLOG_WAIT_SECONDS = 5.0
 UNFILTERED_SHARE = 0.25  # full text without the scope prefilter when the scope holds this share of rows
 UNFILTERED_MAX = 1000    # ... and at most this many rows are fetched that way
+MATRIX_WAIT_SECONDS = 30.0  # a search right after start-up waits for the matrix (~0.5 s per 100k rows)
 FETCH_MARGIN = 10        # candidates read from SQLite beyond the limit (some may have changed meanwhile)
 
 
@@ -131,6 +132,8 @@ class Retriever:
     def _candidates(self, query: str, qvec: np.ndarray | None, scope: Scope, kinds: Sequence[str], where: str,
                     k: int, vector_only: bool) -> tuple[dict[str, float], dict[str, float]]:
         matrix = self.matrix
+        if matrix is not None and not matrix.wait_loaded(MATRIX_WAIT_SECONDS):
+            matrix = None  # too big for it, or it failed to load
         counts = matrix.counts(scope, kinds) if matrix is not None else None
         if matrix is None or counts is None:
             return self._lance_candidates(query, qvec, where, k, vector_only)

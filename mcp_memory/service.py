@@ -100,8 +100,14 @@ class MemoryService:
                                   self.embedder.embed_batch)
             # The index opens in the background: writes (SQLite + outbox) are accepted at once,
             # searches wait for it.
-            self.matrix = VectorMatrix(self.sql, self.identity.dim,
-                                       s.vector_cache_mb * 2**20 // (4 * self.identity.dim))
+            # The vector matrix loads from SQLite meanwhile (sqlite releases the GIL while it reads,
+            # lancedb's import holds it); searches wait for it, LanceDB's vector search is the
+            # fallback for stores bigger than MCP_MEMORY_VECTOR_CACHE_MB.
+            self.matrix = None
+            if s.vector_cache_mb:
+                self.matrix = VectorMatrix(self.sql, self.identity.dim,
+                                           s.vector_cache_mb * 2**20 // (4 * self.identity.dim))
+                threading.Thread(target=self._load_matrix, name="mcp-memory-matrix", daemon=True).start()
             self._indexer = threading.Thread(target=self._open_index, name="mcp-memory-index-open", daemon=True)
             self._indexer.start()
             self.retriever = Retriever(self.sql, self.index, self.sync, self.embedder, self.matrix)
@@ -124,9 +130,11 @@ class MemoryService:
             self.sync.startup()
         except Exception:  # searches report it; writes keep going into SQLite and the outbox
             log.exception("opening the search index failed")
-        try:  # searches use LanceDB alone until it is loaded
-            if self.settings.vector_cache_mb:
-                self.matrix.load()
+
+    def _load_matrix(self) -> None:
+        assert self.matrix is not None
+        try:
+            self.matrix.load()
         except Exception:
             log.exception("loading the vector matrix failed; searching with LanceDB alone")
 
@@ -475,7 +483,6 @@ class MemoryService:
         with self._open_lock:
             from mcp_memory.store import messages as msgsql
             from mcp_memory.store.lock import InterProcessLock
-            from mcp_memory.store.matrix import VectorMatrix
             from mcp_memory.store.sql import SQLStore
             from mcp_memory.store.sync import IndexSync
             from mcp_memory.store.vectors import VectorIndex

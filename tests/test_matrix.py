@@ -34,8 +34,7 @@ def test_matrix_search_returns_what_lancedb_returns(tmp_path: Path, make_service
     without = make_service(data_dir=tmp_path / "b", vector_cache_mb=0)
     for svc in (with_matrix, without):
         svc.import_memories([{"text": t, "created_at": "2026-01-01T00:00:00Z"} for t in FACTS])
-        svc._indexer.join()
-    assert with_matrix.matrix.ready and not without.matrix.ready
+    assert with_matrix.matrix.wait_loaded(30) and without.matrix is None
     for q in QUERIES:
         a = [h.memory for h in with_matrix.search(q, limit=5).hits]
         b = [h.memory for h in without.search(q, limit=5).hits]
@@ -47,8 +46,7 @@ def test_another_process_write_update_and_delete_are_seen_by_the_next_search(tmp
     writer, reader = make_service(data_dir=data), make_service(data_dir=data)
     writer.add("The user's locker code is 4711", infer=False)
     reader.search("warm up")
-    reader._indexer.join()
-    assert reader.matrix.ready
+    assert reader.matrix.wait_loaded(30)
     added = writer.add("Gustav keeps bees on the roof of his flat", infer=False).events[0].id
     # the writer's index worker may not have run: the row is in SQLite (and the matrix) only
     hits = reader.search("who keeps bees", limit=3).hits

@@ -56,6 +56,7 @@ class VectorMatrix:
         self.max_rows = max_rows
         self._mu = threading.Lock()
         self._loaded = False
+        self._done = threading.Event()  # load() finished, loaded or not
         self._too_big = False
         self._reset(0)
 
@@ -82,9 +83,17 @@ class VectorMatrix:
 
     # -- loading and keeping current ----------------------------------------------------------
     def load(self) -> None:
-        """Read every active row from SQLite (~0.4 s per 100k rows). Searches meanwhile use LanceDB."""
-        with self._mu:
-            self._load_locked()
+        """Read every active row from SQLite (~0.5 s per 100k rows); searches wait for it (`wait_loaded`)."""
+        try:
+            with self._mu:
+                self._load_locked()
+        finally:
+            self._done.set()
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Wait for `load` to finish; whether the matrix can serve searches."""
+        self._done.wait(timeout)
+        return self.ready
 
     def _load_locked(self) -> None:
         conn = self.sql.conn
@@ -283,7 +292,7 @@ class VectorMatrix:
             coarse = _dot(self._a[slots] if small else self._a[:n], q[:h])
             if not small:
                 coarse[~mask] = -np.inf
-            slots = slots[np.argpartition(-coarse, keep - 1)[:keep]]
+            slots = slots[np.argpartition(coarse, len(coarse) - keep)[len(coarse) - keep:]]
             return slots, _dot(self._a[slots], q[:h]) + _dot(self._b[slots], q[h:])
         if small:
             return slots, _dot(self._a[slots], q[:h]) + _dot(self._b[slots], q[h:])
