@@ -39,6 +39,9 @@ from mcp_memory.store.vectors import VectorIndex, where_clause
 
 log = logging.getLogger(__name__)
 
+MIN_CANDIDATES = 100     # vector and full-text candidates each; with the matrix, extra ones cost little
+CANDIDATES_PER_HIT = 4
+DUPLICATE_CANDIDATES = 40  # vector_only (the add path): each one's words are compared in Python
 W_VECTOR = 0.5
 W_TEXT = 0.5
 OVERLAY_MAX = 1000  # beyond this many queued rows, wait for the index instead of scoring them one by one
@@ -78,7 +81,8 @@ class Retriever:
         text scored by the share of query words they hold (the add path's duplicate checks)."""
         self.sync.wait_ready()
         qvec = None if text_only else (self.embedder.embed(query) if vector is None else vector)
-        k = max(limit * 4, 40) * (4 if filters or predicate else 1)
+        floor = DUPLICATE_CANDIDATES if vector_only else MIN_CANDIDATES
+        k = max(limit * CANDIDATES_PER_HIT, floor) * (4 if filters or predicate else 1)
         where = where_clause(scope, kinds)
         overlay = self._queued(wait_index)  # first: what it applies meanwhile is then in the index
         cos, bm25 = self._candidates(query, qvec, scope, kinds, where, k, vector_only)
