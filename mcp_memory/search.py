@@ -154,6 +154,13 @@ class Retriever:
             cos.update(matrix.score([m for m in bm25 if m not in cos], qvec, scope, kinds))
         return cos, bm25
 
+    def close(self) -> None:
+        """Let the full-text threads go (a search started meanwhile makes new ones)."""
+        with self._pool_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             with self._pool_lock:

@@ -203,6 +203,7 @@ class MemoryService:
             self._indexer.join(timeout=30)
             if self.sync.is_ready:
                 self.sync.stop(flush=True)
+            self.retriever.close()
             self.sql.close()
             self._opened = False
 
