@@ -63,6 +63,9 @@ def search_breakdown(svc: MemoryService, queries: list[str]) -> list[tuple[str, 
     scope = svc.scope()
     where = where_clause(scope, ("fact",))
     k = 40
+    matrix = svc.matrix
+    if matrix is not None:
+        matrix.wait_loaded(120)
     qv = {q: svc.embedder.embed(q) for q in queries}
     for q in queries[:5]:
         svc.search(q)
@@ -78,6 +81,13 @@ def search_breakdown(svc: MemoryService, queries: list[str]) -> list[tuple[str, 
     step("LanceDB vector search, where prefilter, k=40", lambda: idx.vector_search(qv[next(it)], where, k))
     step("LanceDB vector search, no where, k=40", lambda: _vs_nowhere(idx, qv[next(it)], k))
     step("LanceDB FTS, where prefilter, k=40", lambda: idx.text_search(next(it), where, k))
+    if matrix is not None and matrix.ready:
+        step("vector matrix: change check (nothing changed) + scope counts",
+             lambda: matrix.counts(scope, ("fact",)))
+        step("vector matrix: nearest 100 in scope (two-stage, exact rerank)",
+             lambda: matrix.nearest(qv[next(it)], scope, ("fact",), 100))
+    step("LanceDB FTS, no prefilter, ids + scores, k=151 (what search runs when one scope holds the store)",
+         lambda: idx.text_scores(next(it), None, 151))
     ids = [m for m, _ in idx.vector_search(qv[queries[0]], where, k)] + \
           [m for m, _, _ in idx.text_search(queries[0], where, k)]
     step(f"SQLite fetch of the {len(set(ids))} candidates", lambda: sql.get_memories(ids))
@@ -87,7 +97,7 @@ def search_breakdown(svc: MemoryService, queries: list[str]) -> list[tuple[str, 
 
 
 def _vs_nowhere(idx: Any, v: np.ndarray, k: int) -> Any:
-    return idx.table.search(v).limit(k).select(["id", "vector", "_distance"]).to_arrow()
+    return idx._reader().search(v).limit(k).select(["id", "vector", "_distance"]).to_arrow()
 
 
 def add_breakdown(svc: MemoryService, texts: list[str]) -> list[tuple[str, float, float]]:
@@ -139,14 +149,15 @@ def add_breakdown(svc: MemoryService, texts: list[str]) -> list[tuple[str, float
         drain_ms.append((t3 - t) * 1000)
     rows.append(("SQLite write txn: row + history + outbox (incl. embed)", pct(sql_ms, 50), pct(sql_ms, 95)))
     rows.append(("  drain: read outbox + row with vector", pct(get_ms, 50), pct(get_ms, 95)))
-    rows.append(("  drain: LanceDB merge_insert of 1 row (new version)", pct(upsert_ms, 50), pct(upsert_ms, 95)))
+    rows.append(("  drain: LanceDB upsert of 1 new row (id lookup + append)", pct(upsert_ms, 50), pct(upsert_ms, 95)))
     rows.append(("  drain: ack outbox (SQLite write txn)", pct(ack_ms, 50), pct(ack_ms, 95)))
     svc.sync.compact_now()
     step("LanceDB table.add of 1 row, for comparison (no key match)",
-         lambda: idx.table.add(_one_row(idx, svc, next(it), scope)))
+         lambda: idx._reader().add(_one_row(idx, svc, next(it), scope)))
     svc.sync.compact_now()
-    step("near-duplicate search (rules path: Retriever.search, limit 3)",
-         lambda: svc.retriever.search(next(it), Scope(user_id=scope.user_id), limit=3))
+    step("near-duplicate search (rules path: Retriever.search by meaning, limit 4)",
+         lambda: svc.retriever.search(next(it), Scope(user_id=scope.user_id), limit=4, wait_index=False,
+                                      vector_only=True))
     step("whole service.add(infer=False)", lambda: svc.add(next(it), infer=False))
     svc.sync.compact_now()
     step("whole service.add (rules, no LLM)", lambda: svc.add(next(it)))
@@ -182,12 +193,14 @@ t = time.perf_counter(); mcp_memory.server.build_server(s, svc); mark("build_ser
 t = time.perf_counter(); import lancedb, pyarrow; mark("import lancedb + pyarrow", t)
 from mcp_memory.store.sql import SQLStore
 from mcp_memory.store.vectors import VectorIndex
+from mcp_memory.store.matrix import VectorMatrix
 from mcp_memory.embeddings import make_embedder
 t = time.perf_counter(); sql = SQLStore(s.sqlite_path, s.lock_dir); sql.open(); mark("SQLite open + migrations", t)
 t = time.perf_counter(); emb = make_embedder(s); mark("WordLlama load", t)
 t = time.perf_counter(); ident = emb.identity(); mark("embedder identity probe", t)
 t = time.perf_counter(); idx = VectorIndex(s.lance_path, ident.dim); idx.open(); mark("LanceDB connect + open table", t)
 t = time.perf_counter(); n1 = sql.count_active(); n2 = idx.count(); mark("count SQLite vs index rows (open's consistency check)", t)
+t = time.perf_counter(); VectorMatrix(sql, ident.dim, 10**7).load(); mark("vector matrix load (SQLite -> numpy)", t)
 sql.close()
 t = time.perf_counter(); svc.open(); mark("MemoryService.open() whole (modules cached)", t)
 t = time.perf_counter(); svc.search("what is the name of Anna's dog?"); mark("first search after open", t)

@@ -65,6 +65,9 @@ def serve(ctx: click.Context, transport: str, host: str | None, port: int | None
     http/sse: listens on 127.0.0.1:8765 and checks Host and Origin; listening on another
     address needs a bearer token (MCP_MEMORY_HTTP_TOKEN), which every request must then carry.
     """
+    from mcp_memory.process import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread starts
     try:
         settings = Settings.from_env(**ctx.obj["overrides"], profile=profile, http_host=host, http_port=port,
                                      http_token=token)

@@ -38,6 +38,7 @@ NEAR_DUP_COSINE = 0.8
 RETRACTION_WINDOW = timedelta(minutes=30)
 OnCommit = Callable[[sqlite3.Connection, list[MemoryEvent]], None]
 SIMILAR_PER_FACT = 5
+RELATED_PER_FACT = 4
 MAX_FACTS = 50
 
 
@@ -57,6 +58,8 @@ class Plan:
     actor: str = "rules"
     relations: list[Triple] | None = None  # the model's; None: the rules read them from the stored facts
     hints: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # statement -> what the near-duplicate check found (before the write): reused as 'related'
+    similar: dict[str, list[Scored]] = field(default_factory=dict)
 
 
 class SemanticEngine:
@@ -70,12 +73,16 @@ class SemanticEngine:
         self.max_chars = max_chars
         self.llm_timeout = llm_timeout
 
-    def _search(self, query: str, scope: Scope, limit: int, vector: Any = None) -> list[Scored]:
-        """Similar memories; on full text alone if the query cannot be embedded."""
+    def _search(self, query: str, scope: Scope, limit: int, vector: Any = None,
+                vector_only: bool = False) -> list[Scored]:
+        """Similar memories; on full text alone if the query cannot be embedded. Rows still
+        queued for the index are scored from SQLite: an add never waits for the index writer.
+        ``vector_only``: candidates by meaning only (no full-text query: the duplicate checks)."""
         try:
-            return self.retriever.search(query, scope, limit=limit, vector=vector)
+            return self.retriever.search(query, scope, limit=limit, vector=vector, wait_index=False,
+                                         vector_only=vector_only)
         except ProviderError:
-            return self.retriever.search(query, scope, limit=limit, text_only=True)
+            return self.retriever.search(query, scope, limit=limit, text_only=True, wait_index=False)
 
     # -- entry point ---------------------------------------------------------------
     def add(self, *, text: str | None, messages: Sequence[dict[str, Any]] | None, scope: Scope,
@@ -89,7 +96,7 @@ class SemanticEngine:
                             plan=plan, when=when)
         related = None
         if plan.extraction in ("none", "failed") and any(e.event in ("ADD", "UPDATE") for e in events):
-            related = self._related(events, scope)
+            related = self._related(events, scope, plan.similar)
             if related:
                 plan.notes.append("'related' lists similar stored memories: if a new fact replaces one, "
                                   "call update_memory or delete_memory on it.")
@@ -104,10 +111,12 @@ class SemanticEngine:
                         ["infer=false: stored as given."])
         if llm is None:
             statements = [s for g in given for s in textlib.split_statements(g)]
-            plan = Plan(self.rule_actions(statements, scope), "none",
+            similar: dict[str, list[Scored]] = {}
+            plan = Plan(self.rule_actions(statements, scope, similar=similar), "none",
                         ["No LLM available (none configured, no sampling from the client): no extraction ran; "
                          "the text was stored as given" + (f", split into {len(statements)} statements" if
-                                                          len(statements) > len(given) else "") + "."])
+                                                          len(statements) > len(given) else "") + "."],
+                        similar=similar)
             return plan
         # both model calls share one budget, so add_memory answers within 2 x the LLM timeout
         deadline = time.monotonic() + 2 * self.llm_timeout
@@ -115,8 +124,9 @@ class SemanticEngine:
         try:
             facts, relations, hints = self._extract(llm, text, messages, deadline, known)
         except ProviderError as exc:
-            return Plan(self.rule_actions(given, scope, retraction=False), "failed",
-                        [f"Fact extraction failed ({exc}); the input was stored as given."])
+            similar = {}
+            return Plan(self.rule_actions(given, scope, retraction=False, similar=similar), "failed",
+                        [f"Fact extraction failed ({exc}); the input was stored as given."], similar=similar)
         if not facts:
             return Plan([], llm.kind, ["The model found no facts worth remembering; nothing was stored."],
                         actor=llm.name, relations=relations, hints=hints)
@@ -200,7 +210,8 @@ class SemanticEngine:
 
     # -- the rules' path --------------------------------------------------------------
     def rule_actions(self, statements: Sequence[str], scope: Scope, *, near: bool = True,
-                     retraction: bool = True) -> list[Action]:
+                     retraction: bool = True, similar: dict[str, list[Scored]] | None = None) -> list[Action]:
+        """``similar`` (if given) receives what each statement's near-duplicate search found."""
         actions: list[Action] = []
         seen: set[str] = set()
         for i, statement in enumerate(statements):
@@ -223,21 +234,25 @@ class SemanticEngine:
                                           "explicit retraction of the previous memory"))
                     continue
             if near:
-                dup = self._near_duplicate(statement, scope)
+                dup = self._near_duplicate(statement, scope, similar)
                 if dup is not None:
                     actions.append(dup)
                     continue
             actions.append(Action("ADD", statement, reason="new statement"))
         return actions
 
-    def _near_duplicate(self, statement: str, scope: Scope) -> Action | None:
+    def _near_duplicate(self, statement: str, scope: Scope,
+                        similar: dict[str, list[Scored]] | None = None) -> Action | None:
         """Same content words (or a subset of them) as a stored memory, and close in meaning.
         A statement with a word the other lacks *and* vice versa ("flight at 3pm" / "flight at
         5pm") carries different information and is never merged."""
         tokens = textlib.content_tokens(statement)
         if len(tokens) < 2:
             return None
-        for hit in self._search(statement, _owner(scope), 3):
+        hits = self._search(statement, _owner(scope), RELATED_PER_FACT, vector_only=True)
+        if similar is not None:
+            similar[statement] = hits
+        for hit in hits[:3]:
             other = textlib.content_tokens(hit.row.text)
             if hit.cosine < NEAR_DUP_COSINE or textlib.negated(statement) != textlib.negated(hit.row.text):
                 continue
@@ -252,13 +267,19 @@ class SemanticEngine:
         rows, _ = self.sql.list_memories(scope, "fact", 1, 0)
         return rows[0] if rows and rows[0].updated_at >= since else None
 
-    def _related(self, events: list[MemoryEvent], scope: Scope) -> list[Hit]:
+    def _related(self, events: list[MemoryEvent], scope: Scope,
+                 similar: dict[str, list[Scored]] | None = None) -> list[Hit]:
+        """Stored memories similar to what was written; the near-duplicate check's search is
+        reused where it ran on the same text (one search per add instead of two)."""
         mine = {e.id for e in events}
         found: dict[str, Hit] = {}
         for e in events:
             if e.event not in ("ADD", "UPDATE"):
                 continue
-            for s in self._search(e.memory, _owner(scope), 4):
+            hits = (similar or {}).get(e.memory)
+            if hits is None:
+                hits = self._search(e.memory, _owner(scope), RELATED_PER_FACT)
+            for s in hits:
                 if s.row.id not in mine and s.row.id not in found and s.score >= 0.15:
                     found[s.row.id] = Hit(id=s.row.id, memory=s.row.text, score=s.score,
                                           created_at=short_ts(s.row.created_at) or "",

@@ -85,6 +85,7 @@ class MemoryService:
             from mcp_memory.search import Retriever
             from mcp_memory.semantic import SemanticEngine
             from mcp_memory.store.lock import InterProcessLock
+            from mcp_memory.store.matrix import VectorMatrix
             from mcp_memory.store.sql import SQLStore
             from mcp_memory.store.sync import IndexSync
             from mcp_memory.store.vectors import VectorIndex
@@ -100,9 +101,17 @@ class MemoryService:
                                   self.embedder.embed_batch)
             # The index opens in the background: writes (SQLite + outbox) are accepted at once,
             # searches wait for it.
+            # The vector matrix loads from SQLite meanwhile (sqlite releases the GIL while it reads,
+            # lancedb's import holds it); searches wait for it, LanceDB's vector search is the
+            # fallback for stores bigger than MCP_MEMORY_VECTOR_CACHE_MB.
+            self.matrix = None
+            if s.vector_cache_mb:
+                self.matrix = VectorMatrix(self.sql, self.identity.dim,
+                                           s.vector_cache_mb * 2**20 // (4 * self.identity.dim))
+                threading.Thread(target=self._load_matrix, name="mcp-memory-matrix", daemon=True).start()
             self._indexer = threading.Thread(target=self._open_index, name="mcp-memory-index-open", daemon=True)
             self._indexer.start()
-            self.retriever = Retriever(self.sql, self.index, self.sync, self.embedder)
+            self.retriever = Retriever(self.sql, self.index, self.sync, self.embedder, self.matrix)
             self.graph_engine = GraphEngine(self.sql)
             self._graph = GraphMemory(s, self.sql, self.graph_engine)
             self.engine = SemanticEngine(self.sql, self.retriever, self.sync, self.embedder, s.max_text_chars,
@@ -122,6 +131,13 @@ class MemoryService:
             self.sync.startup()
         except Exception:  # searches report it; writes keep going into SQLite and the outbox
             log.exception("opening the search index failed")
+
+    def _load_matrix(self) -> None:
+        assert self.matrix is not None
+        try:
+            self.matrix.load()
+        except Exception:
+            log.exception("loading the vector matrix failed; searching with LanceDB alone")
 
     def core_snapshot(self, user_id: str | None = None) -> BlockList:
         """The core blocks straight from SQLite, without loading the search index or the embedder:
@@ -188,6 +204,7 @@ class MemoryService:
             self._indexer.join(timeout=30)
             if self.sync.is_ready:
                 self.sync.stop(flush=True)
+            self.retriever.close()
             self.sql.close()
             self._opened = False
 

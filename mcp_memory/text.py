@@ -6,6 +6,7 @@ predictable. They are deliberately conservative: when unsure, keep text as given
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -58,6 +59,7 @@ def content_tokens(text: str) -> set[str]:
     return {w for w in _WORD.findall(normalize(text)) if w not in STOPWORDS}
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light English suffix stripper (keys -> key, stored -> stor, studies -> study)."""
     w = word.removesuffix("'s")

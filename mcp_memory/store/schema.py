@@ -195,3 +195,28 @@ def _recall_ranking(db: Database) -> None:
         CREATE INDEX messages_unembedded ON messages(id) WHERE vector IS NULL;
         """
     )
+
+
+@migrations(name="0006_memory_changes")
+def _memory_changes(db: Database) -> None:
+    """A change log of `memories` for the in-memory vector matrix (`mcp_memory.store.matrix`):
+    every process applies what changed since its last search. Filled by triggers, so no write
+    path (tools, bulk import, erase, re-embedding) can forget it; the index worker trims it."""
+    db.executescript(
+        """
+        CREATE TABLE memory_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id TEXT NOT NULL
+        );
+        CREATE TRIGGER memory_changes_ai AFTER INSERT ON memories BEGIN
+            INSERT INTO memory_changes (memory_id) VALUES (new.id);
+        END;
+        CREATE TRIGGER memory_changes_au AFTER UPDATE OF text, state, vector, kind, user_id, agent_id, run_id
+            ON memories BEGIN
+            INSERT INTO memory_changes (memory_id) VALUES (new.id);
+        END;
+        CREATE TRIGGER memory_changes_ad AFTER DELETE ON memories BEGIN
+            INSERT INTO memory_changes (memory_id) VALUES (old.id);
+        END;
+        """
+    )

@@ -275,6 +275,7 @@ class IndexSync:
             self.index.compact(older_than)
             self._writes = 0
             self._last_compact = time.monotonic()
+        self.sql.trim_changes()
 
     def _maybe_compact(self) -> None:
         now = time.monotonic()

@@ -1,0 +1,117 @@
+"""The in-memory vector matrix: same answers as LanceDB, current across processes, bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcp_memory.config import Settings
+from mcp_memory.embeddings import make_embedder
+from mcp_memory.models import Scope
+from mcp_memory.store.matrix import VectorMatrix
+from mcp_memory.store.sql import SQLStore
+
+FACTS = [
+    "Alice adopted a grey cat called Miso", "The user prefers dark mode in every editor",
+    "Bob is allergic to peanuts", "The team meets every Tuesday at 10am in room 4",
+    "Carla moved from Lisbon to Porto in March", "The user's favourite tea is genmaicha",
+    "Dan is learning to play the cello", "The project deadline moved to 15 June",
+    "Eve runs a marathon every autumn", "The user drives a blue electric car",
+    "Frank collects vintage film cameras", "The office wifi password changes monthly",
+]
+QUERIES = ["which pet does Alice have", "what does the user drink", "food allergies", "when is the deadline",
+           "where did Carla move", "what instrument is Dan learning", "what car does the user drive"]
+
+
+def _ids(hits: Any) -> list[str]:
+    return [h.id for h in hits.hits]
+
+
+def test_matrix_search_returns_what_lancedb_returns(tmp_path: Path, make_service: Any):
+    with_matrix = make_service(data_dir=tmp_path / "a")
+    without = make_service(data_dir=tmp_path / "b", vector_cache_mb=0)
+    for svc in (with_matrix, without):
+        svc.import_memories([{"text": t, "created_at": "2026-01-01T00:00:00Z"} for t in FACTS])
+    assert with_matrix.matrix.wait_loaded(30) and without.matrix is None
+    for q in QUERIES:
+        a = [h.memory for h in with_matrix.search(q, limit=5).hits]
+        b = [h.memory for h in without.search(q, limit=5).hits]
+        assert a == b, q
+
+
+def test_another_process_write_update_and_delete_are_seen_by_the_next_search(tmp_path: Path, make_service: Any):
+    data = tmp_path / "data"
+    writer, reader = make_service(data_dir=data), make_service(data_dir=data)
+    writer.add("The user's locker code is 4711", infer=False)
+    reader.search("warm up")
+    assert reader.matrix.wait_loaded(30)
+    added = writer.add("Gustav keeps bees on the roof of his flat", infer=False).events[0].id
+    # the writer's index worker may not have run: the row is in SQLite (and the matrix) only
+    hits = reader.search("who keeps bees", limit=3).hits
+    assert hits and hits[0].id == added
+    writer.update(added, "Gustav keeps hens in his garden")
+    hits = reader.search("who keeps hens in the garden", limit=3).hits
+    assert hits and hits[0].id == added and hits[0].memory == "Gustav keeps hens in his garden"
+    writer.delete(added)
+    assert added not in _ids(reader.search("Gustav hens garden bees", limit=10))
+
+
+def _matrix(tmp_path: Path, n: int, **kw: Any) -> tuple[SQLStore, VectorMatrix, Any]:
+    sql = SQLStore(tmp_path / "m.sqlite3", tmp_path / "locks")
+    sql.open()
+    embedder = make_embedder(Settings.from_env({}, data_dir=tmp_path))
+    texts = [f"{FACTS[i % len(FACTS)]} (note {i}, {QUERIES[i % len(QUERIES)]})" for i in range(n)]
+    vectors = embedder.embed_batch(texts)
+    with sql.write() as conn:
+        for i, (t, v) in enumerate(zip(texts, vectors)):
+            conn.execute("INSERT INTO memories (id, kind, text, hash, user_id, state, vector, created_at, updated_at) "
+                         "VALUES (?, 'fact', ?, ?, ?, 'active', ?, 'x', 'x')",
+                         (f"m{i}", t, f"h{i}", "u1" if i % 3 else "u2", np.asarray(v, np.float32).tobytes()))
+    return sql, VectorMatrix(sql, embedder.dim if hasattr(embedder, "dim") else len(vectors[0]), **kw), embedder
+
+
+def test_two_stage_scan_finds_the_exact_nearest(tmp_path: Path):
+    sql, matrix, embedder = _matrix(tmp_path, 3000, max_rows=10_000, coarse_from=100, coarse_keep=300)
+    exact = VectorMatrix(sql, matrix.dim, max_rows=10_000, coarse_from=10**9)
+    matrix.load()
+    exact.load()
+    overlap = []
+    for q in QUERIES:
+        v = embedder.embed(q)
+        for scope in (Scope(user_id="u1"), Scope()):
+            a = matrix.nearest(v, scope, ("fact",), 10)
+            b = exact.nearest(v, scope, ("fact",), 10)
+            assert a is not None and b is not None and a.in_scope == b.in_scope
+            overlap.append(len(set(a.cosines) & set(b.cosines)) / 10)
+            for mid, c in a.cosines.items():  # scores are exact, whichever stage found the row
+                assert abs(c - b.cosines.get(mid, c)) < 1e-5
+    assert sum(overlap) / len(overlap) >= 0.95
+
+
+def test_matrix_follows_the_change_log_and_reloads_when_it_was_trimmed(tmp_path: Path):
+    sql, matrix, embedder = _matrix(tmp_path, 50, max_rows=1000)
+    matrix.load()
+    v = embedder.embed("Bob is allergic to peanuts")
+    assert matrix.nearest(v, Scope(), ("fact",), 1).in_scope == 50
+    with sql.write() as conn:
+        conn.execute("UPDATE memories SET state = 'deleted' WHERE id IN ('m0', 'm1')")
+        conn.execute("DELETE FROM memories WHERE id = 'm2'")
+        conn.execute("UPDATE memories SET user_id = 'u9' WHERE id = 'm3'")
+    assert matrix.nearest(v, Scope(), ("fact",), 1).in_scope == 47
+    assert set(matrix.nearest(v, Scope(user_id="u9"), ("fact",), 5).cosines) == {"m3"}
+    # other writers went on while this process was away, and the log was trimmed past it
+    for i in range(4, 30):
+        with sql.write() as conn:
+            conn.execute("UPDATE memories SET state = 'deleted' WHERE id = ?", (f"m{i}",))
+    assert sql.trim_changes(keep=5) > 0
+    assert matrix.nearest(v, Scope(), ("fact",), 1).in_scope == 21
+    assert matrix.nearest(v, Scope(user_id="nobody"), ("fact",), 1).in_scope == 0
+
+
+def test_a_store_bigger_than_the_matrix_budget_is_searched_with_lancedb(tmp_path: Path):
+    sql, matrix, embedder = _matrix(tmp_path, 30, max_rows=20)
+    matrix.load()
+    assert not matrix.ready
+    assert matrix.nearest(embedder.embed("cello"), Scope(), ("fact",), 5) is None
