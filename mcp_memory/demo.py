@@ -43,7 +43,6 @@ async def _session(data_dir: str) -> int:
         _line()
 
         async def call(name: str, **args: Any) -> dict[str, Any] | None:
-            nonlocal failures
             _line(_call_text(name, args))
             t0 = time.perf_counter()
             result = await client.call_tool(name, args)

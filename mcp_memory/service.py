@@ -11,7 +11,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from mcp_memory import graph_rules, validate
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from mcp_memory.bulk import ImportResult
     from mcp_memory.models import BlockList
 from mcp_memory.embeddings import Embedder, EmbedderIdentity, make_embedder, try_embed
-from mcp_memory.errors import EmbedderMismatch, InvalidInput, MemoryServiceError, NotFound, ProviderError, StoreError
+from mcp_memory.errors import EmbedderMismatch, InvalidInput, MemoryServiceError, NotFound, ProviderError
 from mcp_memory.jobs import MAX_ATTEMPTS, Job, JobQueue, JobWorker
 from mcp_memory.llm import LLM, make_llm
 from mcp_memory.models import (
@@ -413,16 +412,12 @@ class MemoryService:
             raise InvalidInput("name the user_id, agent_id or run_id to erase; nothing is erased without a scope")
         checked = self.scope(user_id, agent_id, run_id)
         scope = Scope(user_id=checked.user_id if user_id is not None else None, agent_id=agent_id, run_id=run_id)
-        self._ready()
-        with self.sql.write() as conn:
-            ids = self.sql.erase_scope(conn, scope, ("fact", "archival"))
-            self.graph_engine.forget_memories(conn, ids)
-            if user_id is not None and agent_id is None and run_id is None:
-                from mcp_memory.store import blocks, graph
+        whole_user = checked.user_id if user_id is not None and agent_id is None and run_id is None else None
+        from mcp_memory import erase
 
-                blocks.erase_user(conn, checked.user_id or user_id)
-                graph.erase_user(conn, checked.user_id or user_id)
-        self.purge_disk(progress)
+        self._ready()
+        ids = erase.erase_scope(self.sql, self.graph_engine, scope, whole_user)
+        erase.make_physical(self.sql, self.sync, progress)
         return DeleteResult(deleted=len(ids), note="erased from the database, its history, the message log "
                                                    "and the search index, and compacted on disk")
 
@@ -430,49 +425,16 @@ class MemoryService:
               progress: Progress | None = None) -> DeleteResult:
         """Erase for good what is already deleted: soft-deleted memories and their history; with
         ``all_history`` also every superseded text (memory history, old core-memory versions).
-        Then make it physical on disk (`purge_disk`)."""
-        scope_sql, params = ("user_id = ?", [self.scope(user_id).user_id]) if user_id else ("1", [])
-        self._ready()
-        with self.sql.write() as conn:
-            ids = [r[0] for r in conn.execute(
-                f"SELECT id FROM memories WHERE state != 'active' AND {scope_sql}", params)]
-            self.graph_engine.forget_memories(conn, ids)
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                marks = ",".join("?" * len(chunk))
-                conn.execute(f"DELETE FROM history WHERE memory_id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", chunk)
-            if all_history:
-                from mcp_memory.store import graph
+        Then make it physical on disk."""
+        user = self.scope(user_id).user_id if user_id else None
+        from mcp_memory import erase
 
-                graph.erase_ended(conn, self.scope(user_id).user_id if user_id else None)
-                conn.execute(f"DELETE FROM history WHERE memory_id IN (SELECT id FROM memories WHERE {scope_sql})",
-                             params)
-                conn.execute(
-                    f"DELETE FROM block_history WHERE {scope_sql} AND id NOT IN (SELECT max(id) FROM block_history "
-                    "GROUP BY user_id, label)", params)
-        self.purge_disk(progress)
+        self._ready()
+        ids = erase.purge_deleted(self.sql, self.graph_engine, user, all_history)
+        erase.make_physical(self.sql, self.sync, progress)
         what = "deleted memories and their history" + (", superseded texts and old block versions"
                                                        if all_history else "")
         return DeleteResult(deleted=len(ids), note=f"erased {what}; files compacted and vacuumed")
-
-    def purge_disk(self, progress: Progress | None = None) -> None:
-        """Make deletions physical: apply them to the index, drop old index versions, vacuum SQLite.
-        ``progress(step, 4)`` after each step (the rows themselves are step 1, done by the caller)."""
-        step = progress or (lambda done, total: None)
-        step(1, 4)
-        self.sync.wait_ready()
-        self.sync.drain()
-        step(2, 4)
-        self.sync.compact_now(timedelta(0))
-        step(3, 4)
-        with self.sync.lock.hold():
-            try:
-                self.sql.vacuum()
-            except Exception as exc:  # sqlite3 errors: another process holds a read snapshot
-                raise StoreError(f"rows were deleted but compacting the database failed ({exc}); "
-                                 "run `mcp-memory purge` when no other client is busy") from None
-        step(4, 4)
 
     def import_memories(self, rows: Iterable[str | Mapping[str, Any]], *, user_id: str | None = None,
                         agent_id: str | None = None, run_id: str | None = None,
@@ -488,45 +450,11 @@ class MemoryService:
     # -- maintenance --------------------------------------------------------------------------
     def reindex(self, progress: Progress | None = None) -> int:
         """Re-embed every active memory and logged message with the configured embedder and rebuild the
-        index; ``progress(done, total)`` after each batch."""
-        with self._open_lock:
-            from mcp_memory.store import messages as msgsql
-            from mcp_memory.store.lock import InterProcessLock
-            from mcp_memory.store.sql import SQLStore
-            from mcp_memory.store.sync import IndexSync
-            from mcp_memory.store.vectors import VectorIndex
+        index; ``progress(done, total)`` after each batch. The service reopens on its next call."""
+        from mcp_memory import maintenance
 
-            s = self.settings
-            sql = SQLStore(s.sqlite_path, s.lock_dir)
-            sql.open()
-            embedder = self._embedder_given or make_embedder(s)
-            identity = embedder.identity()
-            total = (sql.conn.execute("SELECT count(*) FROM memories WHERE state = 'active'").fetchone()[0]
-                     + sql.conn.execute("SELECT count(*) FROM messages").fetchone()[0])
-            done = 0
-            for batch in sql.iter_active(512):
-                vectors = embedder.embed_batch([r.text for r in batch])
-                with sql.write() as conn:
-                    conn.executemany("UPDATE memories SET vector = ? WHERE id = ?",
-                                     [(v.astype("float32").tobytes(), r.id) for r, v in zip(batch, vectors)])
-                done += len(batch)
-                if progress is not None:
-                    progress(done, total)
-            for rows in msgsql.batches(sql.conn, 512):  # the recall log's vectors too
-                vectors = embedder.embed_batch([msgsql.message_text(r["name"], r["content"], r["created_at"])
-                                                for r in rows])
-                with sql.write() as conn:
-                    msgsql.set_vectors(conn, zip((r["id"] for r in rows), vectors), overwrite=True)
-                done += len(rows)
-                if progress is not None:
-                    progress(done, max(total, done))
-            with sql.write() as conn:
-                sql.set_meta(conn, "embedder", json.dumps(
-                    {"name": identity.name, "dim": identity.dim, "fingerprint": identity.fingerprint}))
-            index = VectorIndex(s.lance_path, identity.dim)
-            index.open()
-            n = IndexSync(sql, index, InterProcessLock(s.lock_dir / "index.lock")).rebuild()
-            sql.close()
+        with self._open_lock:
+            n = maintenance.reindex(self.settings, self._embedder_given or make_embedder(self.settings), progress)
             self._opened = False
         return n
 
@@ -547,45 +475,11 @@ class MemoryService:
             "llm": self.llm.name if self.llm else None,
         }
 
-
     def health(self) -> dict[str, Any]:
-        """What `mcp-memory doctor` reports, read without opening the service (which would
-        migrate the schema and repair the index first): schema migrations applied and
-        pending, the embedder recorded in the store, SQLite's active rows against the
-        search index's rows, and the index outbox. Keys are missing for parts that do not
-        exist yet (a new data directory)."""
-        import sqlite3
+        """What `mcp-memory doctor` reports, read without opening the store (`maintenance.health`)."""
+        from mcp_memory import maintenance
 
-        from mcp_memory.store.schema import migrations
-        from mcp_memory.store.sql import SQLStore
-
-        s = self.settings
-        out: dict[str, Any] = {"sqlite_path": str(s.sqlite_path), "lance_path": str(s.lance_path)}
-        if not s.sqlite_path.exists():
-            return out
-        sql = SQLStore(s.sqlite_path, s.lock_dir)  # not opened: opening applies migrations
-        try:
-            out["migrations_applied"] = [m.name for m in migrations.applied(sql.db)]
-            out["migrations_pending"] = [m.name for m in migrations.pending(sql.db)]
-            if out["migrations_pending"]:
-                return out
-            stored = sql.get_meta("embedder")
-            out["embedder_stored"] = str(EmbedderIdentity(**json.loads(stored))) if stored else None
-            out["rows_active"] = sql.count_active()
-            out["index_pending"] = len(sql.pending_index())
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read {s.sqlite_path}: {exc}") from None
-        finally:
-            sql.close()
-        if s.lance_path.exists():
-            from mcp_memory.store.vectors import VectorIndex
-
-            dim = json.loads(stored)["dim"] if stored else 1
-            index = VectorIndex(s.lance_path, dim)
-            index.open()
-            out["index_rows"] = index.count()
-            out["index_versions"] = index.version_count()
-        return out
+        return maintenance.health(self.settings)
 
 
 def _within(hits: list[Hit], max_tokens: int) -> tuple[list[Hit], int]:
