@@ -65,9 +65,10 @@ def serve(ctx: click.Context, transport: str, host: str | None, port: int | None
     http/sse: listens on 127.0.0.1:8765 and checks Host and Origin; listening on another
     address needs a bearer token (MCP_MEMORY_HTTP_TOKEN), which every request must then carry.
     """
-    from mcp_memory.process import limit_malloc_arenas
+    from mcp_memory.process import limit_malloc_arenas, single_threaded_blas
 
     limit_malloc_arenas()  # before any thread starts
+    single_threaded_blas()  # before numpy loads
     try:
         settings = Settings.from_env(**ctx.obj["overrides"], profile=profile, http_host=host, http_port=port,
                                      http_token=token)

@@ -75,7 +75,18 @@ class WordLlamaEmbedder(Embedder):
         except Exception as exc:  # the wheel should always carry its weights
             raise ConfigError(f"WordLlama weights are missing from the installed wheel ({exc}); "
                               "reinstall with: pip install --force-reinstall wordllama") from None
+        self._narrow_table()
         self._lock = threading.Lock()
+
+    def _narrow_table(self) -> None:
+        """The wheel stores the token table as float16 and WordLlama widens it to float32 (33 MB).
+        Kept as float16 (16 MB) when that loses nothing: its pooling multiplies the rows by a
+        float32 mask, so every vector is bit-identical (tests/test_service.py)."""
+        table = getattr(self._model, "embedding", None)
+        if isinstance(table, np.ndarray) and table.dtype == np.float32:
+            narrow = table.astype(np.float16)
+            if np.array_equal(narrow, table):
+                self._model.embedding = narrow
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

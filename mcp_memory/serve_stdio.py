@@ -134,8 +134,11 @@ class _InFlight:
     """Ids of the client's requests not answered yet, so that end of input can wait for them."""
 
     def __init__(self) -> None:
+        from mcp_memory.process import IdleTrim
+
         self._ids: set[str] = set()
         self._changed = threading.Condition()
+        self._trim = IdleTrim()
 
     def received(self, message: Any) -> None:
         if not isinstance(message, dict):
@@ -152,6 +155,8 @@ class _InFlight:
             with self._changed:
                 self._ids.discard(json.dumps(message["id"]))
                 self._changed.notify_all()
+                if not self._ids:
+                    self._trim.touch()  # free memory once the client has been quiet a moment
 
     def wait_empty(self, timeout: float) -> int:
         """Wait until every request is answered (or ``timeout``); returns how many are left."""

@@ -106,7 +106,7 @@ class MemoryService:
             self.matrix = None
             if s.vector_cache_mb:
                 self.matrix = VectorMatrix(self.sql, self.identity.dim,
-                                           s.vector_cache_mb * 2**20 // (4 * self.identity.dim))
+                                           s.vector_cache_mb * 2**20 // VectorMatrix.row_bytes(self.identity.dim))
                 threading.Thread(target=self._load_matrix, name="mcp-memory-matrix", daemon=True).start()
             self._indexer = threading.Thread(target=self._open_index, name="mcp-memory-index-open", daemon=True)
             self._indexer.start()
@@ -137,6 +137,9 @@ class MemoryService:
             self.matrix.load()
         except Exception:
             log.exception("loading the vector matrix failed; searching with LanceDB alone")
+        from mcp_memory.process import release_free_memory
+
+        release_free_memory()  # the load's batches are gone: give their pages back
 
     def core_snapshot(self, user_id: str | None = None) -> BlockList:
         """The core blocks straight from SQLite, without loading the search index or the embedder:

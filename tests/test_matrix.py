@@ -85,9 +85,31 @@ def test_two_stage_scan_finds_the_exact_nearest(tmp_path: Path):
             b = exact.nearest(v, scope, ("fact",), 10)
             assert a is not None and b is not None and a.in_scope == b.in_scope
             overlap.append(len(set(a.cosines) & set(b.cosines)) / 10)
-            for mid, c in a.cosines.items():  # scores are exact, whichever stage found the row
+            for mid, c in a.cosines.items():  # the same score, whichever stage found the row
                 assert abs(c - b.cosines.get(mid, c)) < 1e-5
     assert sum(overlap) / len(overlap) >= 0.95
+
+
+def test_int8_rows_give_float32_cosines_and_top_hits(tmp_path: Path):
+    sql, matrix, embedder = _matrix(tmp_path, 2000, max_rows=10_000, coarse_from=10**9)
+    matrix.load()
+    rows = sql.conn.execute("SELECT id, vector FROM memories").fetchall()
+    ids = [r[0] for r in rows]
+    full = np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+    assert matrix._a.dtype == np.int8  # a quarter of float32's memory
+    same = []
+    for q in QUERIES:
+        v = np.asarray(embedder.embed(q), np.float32)
+        exact = full @ v
+        got = matrix.nearest(v, Scope(), ("fact",), 10)
+        assert got is not None
+        for mid, c in got.cosines.items():
+            assert abs(c - exact[ids.index(mid)]) < 0.01
+        best = {ids[i] for i in np.argsort(-exact)[:10]}
+        same.append(len(best & set(got.cosines)) / 10)
+        scored = matrix.score(ids[:5], v, Scope(), ("fact",))
+        assert all(abs(scored[m] - exact[i]) < 0.01 for i, m in enumerate(ids[:5]))
+    assert sum(same) / len(same) >= 0.9
 
 
 def test_matrix_follows_the_change_log_and_reloads_when_it_was_trimmed(tmp_path: Path):

@@ -14,3 +14,28 @@ def test_malloc_arenas_can_be_capped_after_every_module_is_imported():
             "print(p.limit_malloc_arenas())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_blas_is_single_threaded_only_if_numpy_is_not_loaded_and_the_user_did_not_choose():
+    code = ("import os, sys, mcp_memory.process as p; os.environ.pop('OPENBLAS_NUM_THREADS', None); "
+            "os.environ['OMP_NUM_THREADS'] = '3'; print(p.single_threaded_blas(), os.environ['OPENBLAS_NUM_THREADS'], "
+            "os.environ['OMP_NUM_THREADS']); import numpy; print(p.single_threaded_blas(), p.release_free_memory())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "1", "3", "False", "True"]
+
+
+def test_idle_trim_runs_once_the_work_stops():
+    import time
+
+    from mcp_memory.process import IdleTrim
+
+    runs: list[float] = []
+    trim = IdleTrim(quiet=0.2, action=lambda: runs.append(time.monotonic()))
+    start = time.monotonic()
+    for _ in range(5):  # busy for ~0.5 s: no trim meanwhile
+        trim.touch()
+        time.sleep(0.1)
+    assert not runs
+    time.sleep(0.6)
+    assert len(runs) == 1 and runs[0] - start >= 0.6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 import sqlite3
 
 import pytest
@@ -191,3 +192,18 @@ def test_embedder_mismatch_is_a_clear_error_with_the_fix(make_service, data_dir)
     assert other.reindex() == 1
     assert other.search("jazz").hits[0].memory == "User likes jazz"
     other.close()
+
+
+def test_wordllama_vectors_are_bit_identical_with_its_float16_table():
+    import numpy as np
+    from wordllama import WordLlama
+
+    import wordllama
+    from mcp_memory.embeddings import WordLlamaEmbedder, normalize
+
+    ours = WordLlamaEmbedder()
+    assert ours._model.embedding.dtype == np.float16  # half the memory of WordLlama's float32 copy
+    reference = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+    assert reference.embedding.dtype == np.float32
+    texts = ["I'm planning a trip to Tokyo", "", "x" * 3000, "Ünïcödé ✓ and numbers 12345", "a b c"]
+    assert np.array_equal(ours.embed_batch(texts), normalize(reference.embed(texts, norm=False)))

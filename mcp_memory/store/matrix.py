@@ -1,19 +1,25 @@
 """An in-memory matrix of every active memory's vector: exact vector search in a few ms.
 
-LanceDB's flat vector search with a scope prefilter took ~57 ms at 100k rows; one float32
-matrix-vector product over the same rows takes ~6 ms (bench/RESULTS.md, prototypes). The
+LanceDB's flat vector search with a scope prefilter took ~57 ms at 100k rows; one
+matrix-vector product over the same rows takes a few ms (bench/RESULTS.md, prototypes). The
 matrix is derived data, like the LanceDB index: loaded from SQLite, then kept current from
 SQLite's change log (`memory_changes`, filled by triggers on `memories`, so no write path can
 miss it). Every search first applies what changed since the previous one (one indexed query
 when nothing did), so a write by any process is seen by the next search in every process.
 
+Vectors are kept as int8 with one float32 scale per row (the row's largest component maps to
+127): a quarter of float32's memory, and cosines within ~0.002 of the float32 ones (the same
+top 10 for 99% of queries at 100k rows; tests/test_matrix.py). Scans convert a block of rows at
+a time back to float32 and multiply there, as fast as a float32 scan (half the memory traffic).
+
 Beyond ``COARSE_FROM`` rows the scan is two-stage: the first half of every vector (WordLlama
 and OpenAI's text-embedding-3 are trained so that a prefix is itself an embedding) picks the
-``COARSE_KEEP`` best rows, which are then scored exactly on the whole vector: half the memory
-traffic, and the same top 10 as the exact scan for 99.9% of queries at 100k rows (top 40: 99.3%).
+``COARSE_KEEP`` best rows, which are then scored on the whole vector: half the work, and the
+same top 10 as the one-stage scan for 99.9% of queries at 100k rows (top 40: 99.3%).
 
-It costs ~1 KB per 256-d row; beyond ``max_rows`` active rows it is not kept and search uses
-LanceDB alone (`mcp_memory.search`).
+It costs ``row_bytes(dim)`` per row (~450 bytes with WordLlama's 256 dimensions, the row's id
+included); beyond ``max_rows`` active rows it is not kept and search uses LanceDB alone
+(`mcp_memory.search`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ CHANGES_BATCH = 20_000   # more changes than this since the previous search: rel
 COARSE_FROM = 20_000     # rows in scope from which the scan is two-stage
 COARSE_KEEP = 1000       # rows the first stage keeps (at least 25 x k)
 LOAD_BATCH = 5000
+SCAN_BLOCK = 2048        # rows converted to float32 at a time (1 MB at 128 dimensions: stays in cache)
+ID_BYTES = 170           # an id in the slot list and the id -> slot dict (a str, a dict entry, an int)
 _FIELDS = ("kind", "user_id", "agent_id", "run_id")
 
 
@@ -60,12 +68,19 @@ class VectorMatrix:
         self._too_big = False
         self._reset(0)
 
+    @staticmethod
+    def row_bytes(dim: int) -> int:
+        """Memory one row takes: its int8 vector, scale, flags and codes, and its id."""
+        return dim + 4 + 1 + 4 * len(_FIELDS) + ID_BYTES
+
     def _reset(self, capacity: int) -> None:
         self._seq = 0
         self._n = 0  # slots used, alive or free
         self._count = 0
-        self._a = np.zeros((capacity, self.head), np.float32)  # the vectors' first dimensions ...
-        self._b = np.zeros((capacity, self.dim - self.head), np.float32)  # ... and the rest
+        self._a = np.zeros((capacity, self.head), np.int8)  # the vectors' first dimensions ...
+        self._b = np.zeros((capacity, self.dim - self.head), np.int8)  # ... and the rest, as int8
+        self._s = np.zeros(capacity, np.float32)  # each row's scale: vector ~= scale * int8 row
+        self._buf = np.empty((SCAN_BLOCK, max(self.head, self.dim - self.head)), np.float32)
         self._alive = np.zeros(capacity, bool)
         self._codes = [np.zeros(capacity, np.int32) for _ in _FIELDS]
         self._ids: list[str | None] = []
@@ -123,20 +138,32 @@ class VectorMatrix:
         width = self.dim * 4
         zero = bytes(width)
         i = 0
+        combos: dict[tuple[str | None, ...], int] = {}  # (kind, user, agent, run) -> number: few
+        combo = np.zeros(len(self._alive), np.int32)
         while rows := cursor.fetchmany(LOAD_BATCH):
             rows = rows[:len(self._alive) - i]  # rows committed after the count cannot be in this snapshot
             m = len(rows)
             blob = b"".join(r[5] if r[5] is not None and len(r[5]) == width else zero for r in rows)
-            vecs = np.frombuffer(blob, np.float32).reshape(m, self.dim)
-            self._a[i:i + m] = vecs[:, :self.head]
-            self._b[i:i + m] = vecs[:, self.head:]
-            for f in range(len(_FIELDS)):
-                self._codes[f][i:i + m] = [self._code_of(r[1 + f]) for r in rows]
+            self._set(slice(i, i + m), np.frombuffer(blob, np.float32).reshape(m, self.dim))
+            combo[i:i + m] = [combos.setdefault(tuple(r[1:5]), len(combos)) for r in rows]
             self._ids.extend(r[0] for r in rows)
             i += m
+        if combos:
+            codes = np.array([[self._code_of(v) for v in c] for c in combos], np.int32)
+            for f in range(len(_FIELDS)):
+                self._codes[f][:i] = codes[combo[:i], f]
         self._alive[:i] = True
         self._slot = {mid: j for j, mid in enumerate(self._ids)}
         self._n = self._count = i
+
+    def _set(self, rows: slice, vecs: np.ndarray) -> None:
+        """Store float32 vectors as int8 rows and their scales."""
+        peak = np.abs(vecs).max(axis=1)
+        scale = peak / 127
+        q = np.rint(vecs * np.divide(1.0, scale, out=np.zeros_like(scale), where=peak > 0)[:, None])
+        self._a[rows] = q[:, :self.head]
+        self._b[rows] = q[:, self.head:]
+        self._s[rows] = scale
 
     def _code_of(self, value: str | None) -> int:
         code = self._code.get(value)
@@ -189,10 +216,9 @@ class VectorMatrix:
             self._count += 1
         vec = r[5]
         if vec is not None and len(vec) == self.dim * 4:
-            v = np.frombuffer(vec, np.float32)
-            self._a[slot], self._b[slot] = v[:self.head], v[self.head:]
+            self._set(slice(slot, slot + 1), np.frombuffer(vec, np.float32).reshape(1, self.dim))
         else:
-            self._a[slot], self._b[slot] = 0.0, 0.0
+            self._a[slot], self._b[slot], self._s[slot] = 0, 0, 0.0
         for f in range(len(_FIELDS)):
             self._codes[f][slot] = self._code_of(r[1 + f])
 
@@ -202,17 +228,18 @@ class VectorMatrix:
             return
         self._alive[slot] = False
         self._ids[slot] = None
-        self._a[slot], self._b[slot] = 0.0, 0.0
+        self._a[slot], self._b[slot], self._s[slot] = 0, 0, 0.0
         self._free.append(slot)
         self._count -= 1
 
     def _grow(self) -> None:
         cap = max(1024, len(self._alive) * 3 // 2)
-        a = np.zeros((cap, self.head), np.float32)
+        a = np.zeros((cap, self.head), np.int8)
         a[:self._n] = self._a[:self._n]
-        b = np.zeros((cap, self.dim - self.head), np.float32)
+        b = np.zeros((cap, self.dim - self.head), np.int8)
         b[:self._n] = self._b[:self._n]
         self._a, self._b = a, b
+        self._s = np.concatenate([self._s, np.zeros(cap - len(self._s), np.float32)])
         self._alive = np.concatenate([self._alive, np.zeros(cap - len(self._alive), bool)])
         self._codes = [np.concatenate([c, np.zeros(cap - len(c), np.int32)]) for c in self._codes]
 
@@ -283,22 +310,38 @@ class VectorMatrix:
             return Nearest(cosines, in_scope, self._count)
 
     def _scan(self, q: np.ndarray, mask: np.ndarray, in_scope: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(slots, exact cosines) of the rows that can be among the k best of the scope."""
+        """(slots, cosines) of the rows that can be among the k best of the scope."""
         n, h = len(mask), self.head
         small = in_scope * 4 < n
         slots = np.flatnonzero(mask) if small else np.arange(n)
         keep = max(self.coarse_keep, 25 * k)
         if in_scope >= self.coarse_from and in_scope > keep and h < self.dim:  # two-stage
-            coarse = _dot(self._a[slots] if small else self._a[:n], q[:h])
+            coarse = (self._dot(self._a[slots] if small else self._a[:n], q[:h])
+                      * (self._s[slots] if small else self._s[:n]))
             if not small:
                 coarse[~mask] = -np.inf
             slots = slots[np.argpartition(coarse, len(coarse) - keep)[len(coarse) - keep:]]
-            return slots, _dot(self._a[slots], q[:h]) + _dot(self._b[slots], q[h:])
+            return slots, self._cosines(slots, q)
         if small:
-            return slots, _dot(self._a[slots], q[:h]) + _dot(self._b[slots], q[h:])
-        scores = _dot(self._a[:n], q[:h]) + _dot(self._b[:n], q[h:])
+            return slots, self._cosines(slots, q)
+        scores = (self._dot(self._a[:n], q[:h]) + self._dot(self._b[:n], q[h:])) * self._s[:n]
         scores[~mask] = -np.inf
         return slots, scores
+
+    def _cosines(self, slots: np.ndarray, q: np.ndarray) -> np.ndarray:
+        h = self.head
+        return (self._dot(self._a[slots], q[:h]) + self._dot(self._b[slots], q[h:])) * self._s[slots]
+
+    def _dot(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """int8 rows @ float32 q, a block at a time through a float32 buffer that stays in cache.
+        BLAS's matrix-vector product: single-threaded in the server (`mcp_memory.process`)."""
+        out = np.empty(len(rows), np.float32)
+        for i in range(0, len(rows), SCAN_BLOCK):
+            part = rows[i:i + SCAN_BLOCK]
+            buf = self._buf[:len(part), :rows.shape[1]]
+            np.copyto(buf, part, casting="unsafe")
+            np.dot(buf, q, out=out[i:i + len(part)])
+        return out
 
     def score(self, ids: Iterable[str], vector: np.ndarray | None, scope: Scope,
               kinds: Sequence[str]) -> dict[str, float]:
@@ -317,11 +360,8 @@ class VectorMatrix:
                     continue
                 if any(self._codes[f][slot] != code for f, code in fields):
                     continue
-                out[mid] = float(self._a[slot] @ q[:self.head] + self._b[slot] @ q[self.head:]) if q is not None else 0.0
+                out[mid] = 0.0
+            if q is not None and out:
+                slots = np.fromiter((self._slot[m] for m in out), np.int64, len(out))
+                out = dict(zip(out, self._cosines(slots, q).tolist()))
             return out
-
-
-def _dot(rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """rows @ q in one thread. numpy's own loop: OpenBLAS spreads a matrix-vector product over
-    every core, which on a busy 2-core machine took 13 ms at 100k x 128 instead of 2-3 ms."""
-    return np.einsum("ij,j->i", rows, q)
