@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 MIN_CANDIDATES = 100     # vector and full-text candidates each; with the matrix, extra ones cost little
 CANDIDATES_PER_HIT = 4
-DUPLICATE_CANDIDATES = 40  # vector_only (the add path): each one's words are compared in Python
+DUPLICATE_CANDIDATES = 16  # vector_only (the add path): each one's words are compared in Python
 W_VECTOR = 0.5
 W_TEXT = 0.5
 OVERLAY_MAX = 1000  # beyond this many queued rows, wait for the index instead of scoring them one by one
@@ -138,11 +138,11 @@ class Retriever:
         matrix = self.matrix
         if matrix is not None and not matrix.wait_loaded(MATRIX_WAIT_SECONDS):
             matrix = None  # too big for it, or it failed to load
-        counts = matrix.counts(scope, kinds) if matrix is not None else None
-        if matrix is None or counts is None:
+        if matrix is None or not matrix.ready:
             return self._lance_candidates(query, qvec, where, k, vector_only)
+        counts = None if vector_only else matrix.counts(scope, kinds)  # what the text query needs
         text = None
-        if not vector_only and counts[0] and query.strip():  # the full-text query runs meanwhile
+        if counts is not None and counts[0] and query.strip():  # the full-text query runs meanwhile
             share = counts[0] / max(counts[1], 1)
             text = self._pool().submit(self._retrying, lambda: self._text(query, scope, kinds, where, k, share))
         near = matrix.nearest(qvec, scope, kinds, k)

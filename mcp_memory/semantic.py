@@ -60,6 +60,8 @@ class Plan:
     hints: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     # statement -> what the near-duplicate check found (before the write): reused as 'related'
     similar: dict[str, list[Scored]] = field(default_factory=dict)
+    # statement -> its vector, embedded for that check: the write reuses it
+    vectors: dict[str, Any] = field(default_factory=dict)
 
 
 class SemanticEngine:
@@ -112,11 +114,12 @@ class SemanticEngine:
         if llm is None:
             statements = [s for g in given for s in textlib.split_statements(g)]
             similar: dict[str, list[Scored]] = {}
-            plan = Plan(self.rule_actions(statements, scope, similar=similar), "none",
+            vectors: dict[str, Any] = {}
+            plan = Plan(self.rule_actions(statements, scope, similar=similar, vectors=vectors), "none",
                         ["No LLM available (none configured, no sampling from the client): no extraction ran; "
                          "the text was stored as given" + (f", split into {len(statements)} statements" if
                                                           len(statements) > len(given) else "") + "."],
-                        similar=similar)
+                        similar=similar, vectors=vectors)
             return plan
         # both model calls share one budget, so add_memory answers within 2 x the LLM timeout
         deadline = time.monotonic() + 2 * self.llm_timeout
@@ -124,9 +127,10 @@ class SemanticEngine:
         try:
             facts, relations, hints = self._extract(llm, text, messages, deadline, known)
         except ProviderError as exc:
-            similar = {}
-            return Plan(self.rule_actions(given, scope, retraction=False, similar=similar), "failed",
-                        [f"Fact extraction failed ({exc}); the input was stored as given."], similar=similar)
+            similar, vectors = {}, {}
+            return Plan(self.rule_actions(given, scope, retraction=False, similar=similar, vectors=vectors),
+                        "failed", [f"Fact extraction failed ({exc}); the input was stored as given."],
+                        similar=similar, vectors=vectors)
         if not facts:
             return Plan([], llm.kind, ["The model found no facts worth remembering; nothing was stored."],
                         actor=llm.name, relations=relations, hints=hints)
@@ -210,8 +214,10 @@ class SemanticEngine:
 
     # -- the rules' path --------------------------------------------------------------
     def rule_actions(self, statements: Sequence[str], scope: Scope, *, near: bool = True,
-                     retraction: bool = True, similar: dict[str, list[Scored]] | None = None) -> list[Action]:
-        """``similar`` (if given) receives what each statement's near-duplicate search found."""
+                     retraction: bool = True, similar: dict[str, list[Scored]] | None = None,
+                     vectors: dict[str, Any] | None = None) -> list[Action]:
+        """``similar`` (if given) receives what each statement's near-duplicate search found,
+        ``vectors`` the vector it embedded for it."""
         actions: list[Action] = []
         seen: set[str] = set()
         for i, statement in enumerate(statements):
@@ -234,22 +240,30 @@ class SemanticEngine:
                                           "explicit retraction of the previous memory"))
                     continue
             if near:
-                dup = self._near_duplicate(statement, scope, similar)
+                dup = self._near_duplicate(statement, scope, similar, vectors)
                 if dup is not None:
                     actions.append(dup)
                     continue
             actions.append(Action("ADD", statement, reason="new statement"))
         return actions
 
-    def _near_duplicate(self, statement: str, scope: Scope,
-                        similar: dict[str, list[Scored]] | None = None) -> Action | None:
+    def _near_duplicate(self, statement: str, scope: Scope, similar: dict[str, list[Scored]] | None = None,
+                        vectors: dict[str, Any] | None = None) -> Action | None:
         """Same content words (or a subset of them) as a stored memory, and close in meaning.
         A statement with a word the other lacks *and* vice versa ("flight at 3pm" / "flight at
         5pm") carries different information and is never merged."""
         tokens = textlib.content_tokens(statement)
         if len(tokens) < 2:
             return None
-        hits = self._search(statement, _owner(scope), RELATED_PER_FACT, vector_only=True)
+        try:
+            vector = self.embedder.embed(statement)
+        except ProviderError:  # on words alone
+            hits = self.retriever.search(statement, _owner(scope), limit=RELATED_PER_FACT, text_only=True,
+                                         wait_index=False)
+        else:
+            if vectors is not None:
+                vectors[statement] = vector
+            hits = self._search(statement, _owner(scope), RELATED_PER_FACT, vector=vector, vector_only=True)
         if similar is not None:
             similar[statement] = hits
         for hit in hits[:3]:
@@ -291,11 +305,14 @@ class SemanticEngine:
               source_ids: list[int] | None, actor: str, notes: list[str],
               on_commit: OnCommit | None = None, plan: Plan | None = None, when: str | None = None
               ) -> list[MemoryEvent]:
-        to_embed = [a.text for a in actions if a.event in ("ADD", "UPDATE")]
+        known = plan.vectors if plan is not None else {}
+        to_embed = [a.text for a in actions if a.event in ("ADD", "UPDATE") and a.text not in known]
         embedded, failure = try_embed(self.embedder, to_embed)
         if failure:
             notes.append(f"Embedding failed ({failure}).")
-        vectors = iter(embedded)
+        fresh = dict(zip(to_embed, embedded))
+        vectors = iter([fresh[a.text] if a.text in fresh else known[a.text]
+                        for a in actions if a.event in ("ADD", "UPDATE")])
         events: list[MemoryEvent] = []
         now = utcnow()
         with self.sql.write() as conn:
