@@ -62,9 +62,10 @@ class Settings(BaseModel):
                            "false returns at once and extracts in the background.")
 
     max_text_chars: int = Field(20_000, ge=100, le=10_000_000)
-    vector_cache_mb: int = Field(256, ge=0, le=1_000_000,
-                                 description="Memory for the in-memory vector matrix (exact search in a few ms); "
-                                 "a store whose vectors need more is searched with LanceDB alone. 0: off.")
+    vector_cache_mb: int = Field(512, ge=0, le=1_000_000,
+                                 description="Memory for the in-memory vector matrix (search in a few ms; ~450 "
+                                 "bytes per memory with WordLlama, so 512 MB holds ~1.2M); it takes only what the "
+                                 "store needs. A store that needs more is searched with LanceDB alone. 0: off.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     http_host: str = Field("127.0.0.1", min_length=1, description="Address the sse/http transports listen on.")

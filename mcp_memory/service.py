@@ -56,6 +56,7 @@ class MemoryService:
         self._llm_given = llm
         self._open_lock = threading.Lock()
         self._opened = False
+        self._closing = False
         self._starter: threading.Thread | None = None
         self._shown_blocks: list[tuple[str, list[Any]]] = []
 
@@ -136,6 +137,8 @@ class MemoryService:
         try:
             self.matrix.load()
         except Exception:
+            if self._closing:  # closed while loading
+                return
             log.exception("loading the vector matrix failed; searching with LanceDB alone")
         from mcp_memory.process import release_free_memory
 
@@ -201,6 +204,7 @@ class MemoryService:
         if self._starter is not None:
             self._starter.join(timeout=30)
         if self._opened:
+            self._closing = True
             if self._job_worker is not None:
                 self._job_worker.stop()
             self._indexer.join(timeout=30)
@@ -208,7 +212,7 @@ class MemoryService:
                 self.sync.stop(flush=True)
             self.retriever.close()
             self.sql.close()
-            self._opened = False
+            self._opened = self._closing = False
 
     def _ready(self) -> None:
         if not self._opened:

@@ -165,3 +165,28 @@ def test_purge_erases_deleted_and_superseded_text_from_every_file(tmp_path: Path
     svc = make_service(data_dir=data)
     assert svc.search(m[4]).hits[0].memory == f"Keep this {m[4]} forever"
     assert [v.value for v in svc.agent.core_history("human").versions] == ["Nothing to see"]
+
+
+def test_an_index_left_in_small_pieces_is_compacted_by_the_next_process(tmp_path, make_service):
+    """A client that closes the server right after some adds leaves the index in small
+    fragments, and every search then reads them all. The next process folds them at start."""
+    import time
+
+    from mcp_memory.store.sync import FRAGMENTS_AT_START
+
+    data = tmp_path / "data"
+    first = make_service(data_dir=data)
+    first.search("the index is open")
+    for i in range(FRAGMENTS_AT_START + 12):  # each add indexed on its own, as in a conversation
+        first.add(f"Fact number {i}: the user visited city {i}", infer=False)
+        assert first.sync.wait_idle(30)
+    before = first.index.fragment_count()
+    first.close()  # at once: no quiet moment to fold them in
+    assert before > FRAGMENTS_AT_START
+    second = make_service(data_dir=data)
+    assert len(second.search("which city did the user visit", limit=5).hits) == 5
+    deadline = time.monotonic() + 30
+    while second.index.fragment_count() > 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert second.index.fragment_count() <= 2
+    assert len(second.search("which city did the user visit", limit=50).hits) == FRAGMENTS_AT_START + 12

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from mcp_memory.config import Settings
 from mcp_memory.embeddings import make_embedder
@@ -72,8 +73,10 @@ def _matrix(tmp_path: Path, n: int, **kw: Any) -> tuple[SQLStore, VectorMatrix, 
     return sql, VectorMatrix(sql, embedder.dim if hasattr(embedder, "dim") else len(vectors[0]), **kw), embedder
 
 
-def test_two_stage_scan_finds_the_exact_nearest(tmp_path: Path):
-    sql, matrix, embedder = _matrix(tmp_path, 3000, max_rows=10_000, coarse_from=100, coarse_keep=300)
+@pytest.mark.parametrize("rough_from", [10**9, 1000])  # two stages; three (a quarter of the vector first)
+def test_staged_scan_finds_the_exact_nearest(tmp_path: Path, rough_from: int):
+    sql, matrix, embedder = _matrix(tmp_path, 3000, max_rows=10_000, coarse_from=100, coarse_keep=300,
+                                    rough_from=rough_from)
     exact = VectorMatrix(sql, matrix.dim, max_rows=10_000, coarse_from=10**9)
     matrix.load()
     exact.load()

@@ -15,7 +15,8 @@ a time back to float32 and multiply there, as fast as a float32 scan (half the m
 Beyond ``COARSE_FROM`` rows the scan is two-stage: the first half of every vector (WordLlama
 and OpenAI's text-embedding-3 are trained so that a prefix is itself an embedding) picks the
 ``COARSE_KEEP`` best rows, which are then scored on the whole vector: half the work, and the
-same top 10 as the one-stage scan for 99.9% of queries at 100k rows (top 40: 99.3%).
+same top 10 as the one-stage scan for 99.9% of queries at 100k rows (top 40: 99.3%). Beyond
+``ROUGH_FROM`` rows a first quarter of each vector first keeps the best ``ROUGH_SHARE`` of them.
 
 It costs ``row_bytes(dim)`` per row (~450 bytes with WordLlama's 256 dimensions, the row's id
 included); beyond ``max_rows`` active rows it is not kept and search uses LanceDB alone
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 CHANGES_BATCH = 20_000   # more changes than this since the previous search: reload everything
 COARSE_FROM = 20_000     # rows in scope from which the scan is two-stage
 COARSE_KEEP = 1000       # rows the first stage keeps (at least 25 x k)
+ROUGH_FROM = 250_000     # rows in scope from which a quarter of each vector first picks ROUGH_SHARE of them
+ROUGH_SHARE = 0.02
 LOAD_BATCH = 5000
 SCAN_BLOCK = 2048        # rows converted to float32 at a time (1 MB at 128 dimensions: stays in cache)
 ID_BYTES = 170           # an id in the slot list and the id -> slot dict (a str, a dict entry, an int)
@@ -55,11 +58,12 @@ class Nearest:
 
 class VectorMatrix:
     def __init__(self, sql: SQLStore, dim: int, max_rows: int, *, coarse_from: int = COARSE_FROM,
-                 coarse_keep: int = COARSE_KEEP) -> None:
+                 coarse_keep: int = COARSE_KEEP, rough_from: int = ROUGH_FROM) -> None:
         self.sql = sql
         self.dim = dim
         self.coarse_from = coarse_from
         self.coarse_keep = coarse_keep
+        self.rough_from = rough_from
         self.head = dim // 2 if dim >= 64 else dim  # dimensions of the first stage
         self.max_rows = max_rows
         self._mu = threading.Lock()
@@ -316,10 +320,17 @@ class VectorMatrix:
         slots = np.flatnonzero(mask) if small else np.arange(n)
         keep = max(self.coarse_keep, 25 * k)
         if in_scope >= self.coarse_from and in_scope > keep and h < self.dim:  # two-stage
-            coarse = (self._dot(self._a[slots] if small else self._a[:n], q[:h])
+            r = h // 2
+            rough = in_scope >= self.rough_from and r >= 16
+            part = self._a[slots] if small else self._a[:n]
+            coarse = (self._dot(part[:, :r] if rough else part, q[:r] if rough else q[:h])
                       * (self._s[slots] if small else self._s[:n]))
             if not small:
                 coarse[~mask] = -np.inf
+            if rough:  # three stages: a quarter of the vector, then half, then all of it
+                more = max(int(in_scope * ROUGH_SHARE), 4 * keep)
+                slots = slots[np.argpartition(coarse, len(coarse) - more)[len(coarse) - more:]]
+                coarse = self._dot(self._a[slots], q[:h]) * self._s[slots]
             slots = slots[np.argpartition(coarse, len(coarse) - keep)[len(coarse) - keep:]]
             return slots, self._cosines(slots, q)
         if small:

@@ -39,6 +39,7 @@ BATCH = 2000
 POLL_SECONDS = 1.0               # also picks up work left by other (or crashed) processes
 COMPACT_EVERY_WRITES = 50        # LanceDB versions between compactions during a burst
 KEEP_VERSIONS_FOR = timedelta(seconds=3)  # readers check for the latest version on every query
+FRAGMENTS_AT_START = 8           # more data files than this at start: compact first (3x slower searches seen)
 COMPACT_WHEN_IDLE_FOR = 6.0      # after a burst, once quiet: fold everything and drop old versions
 MESSAGE_BATCH = 512              # logged messages embedded per write
 
@@ -72,6 +73,10 @@ class IndexSync:
             self.drain()
             if self.sql.count_active() != self.index.count():
                 self.reconcile()
+            if self.index.fragment_count() > FRAGMENTS_AT_START:
+                # earlier processes stopped before folding their last writes (a client that closes
+                # the server right after some adds): every search reads every small fragment
+                self._writes = COMPACT_EVERY_WRITES  # the worker compacts on its first round
             self.start()
         except Exception as exc:
             self._startup_error = f"{type(exc).__name__}: {exc}"

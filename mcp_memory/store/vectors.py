@@ -247,6 +247,11 @@ class VectorIndex:
         table = self._reader()
         return len(table.list_versions()) if table is not None else 0
 
+    def fragment_count(self) -> int:
+        """Data files the latest version reads (each write adds one until a compaction folds them)."""
+        table = self._reader()
+        return int(table.stats()["fragment_stats"]["num_fragments"]) if table is not None else 0
+
     def file_count(self) -> int:
         return sum(1 for p in self.path.rglob("*") if p.is_file()) if self.path.exists() else 0
 
