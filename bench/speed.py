@@ -30,6 +30,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mcp_memory.process import single_threaded_blas  # noqa: E402
+
+single_threaded_blas()  # in process as in the server: one BLAS thread (before numpy loads)
+
 import corpus  # noqa: E402
 from _common import (  # noqa: E402
     BENCH, LoadMonitor, StdioMCP, fmt_ms, machine, machine_md, proc_cpu_ms, rss_mb, server_argv, server_env, summary,

@@ -57,6 +57,9 @@ def make_physical(sql: SQLStore, sync: IndexSync, progress: Progress | None = No
     after each step (the rows themselves, erased by the caller, are step 1)."""
     step = progress or (lambda done, total: None)
     step(1, 4)
+    from mcp_memory.store import matrix_file
+
+    matrix_file.remove(sql.path.parent)  # it may hold vectors of what was erased
     sync.wait_ready()
     sync.drain()
     step(2, 4)

@@ -46,6 +46,7 @@ from mcp_memory.models import (
 )
 
 log = logging.getLogger(__name__)
+MATRIX_SAVE_AFTER = 5.0  # seconds after the matrix loaded from SQLite: its file copy is written then
 Progress = Callable[[int, int], None]  # (done, total) of a long job
 
 
@@ -85,6 +86,7 @@ class MemoryService:
             from mcp_memory.search import Retriever
             from mcp_memory.semantic import SemanticEngine
             from mcp_memory.store.lock import InterProcessLock
+            from mcp_memory.store import matrix_file
             from mcp_memory.store.matrix import VectorMatrix
             from mcp_memory.store.sql import SQLStore
             from mcp_memory.store.sync import IndexSync
@@ -107,7 +109,8 @@ class MemoryService:
             self.matrix = None
             if s.vector_cache_mb:
                 self.matrix = VectorMatrix(self.sql, self.identity.dim,
-                                           s.vector_cache_mb * 2**20 // VectorMatrix.row_bytes(self.identity.dim))
+                                           s.vector_cache_mb * 2**20 // VectorMatrix.row_bytes(self.identity.dim),
+                                           file=matrix_file.path_in(s.data_dir))
                 threading.Thread(target=self._load_matrix, name="mcp-memory-matrix", daemon=True).start()
             self._indexer = threading.Thread(target=self._open_index, name="mcp-memory-index-open", daemon=True)
             self._indexer.start()
@@ -143,6 +146,18 @@ class MemoryService:
         from mcp_memory.process import release_free_memory
 
         release_free_memory()  # the load's batches are gone: give their pages back
+        if self.matrix.needs_saving:  # once start-up is over: the next process starts from it
+            timer = threading.Timer(MATRIX_SAVE_AFTER, self._save_matrix)
+            timer.daemon = True
+            timer.start()
+
+    def _save_matrix(self) -> None:
+        if self._closing or not self._opened or self.matrix is None:
+            return
+        try:
+            self.matrix.save()
+        except Exception as exc:  # derived data: the next process loads from SQLite instead
+            log.info("could not write the vector matrix file: %s", exc)
 
     def core_snapshot(self, user_id: str | None = None) -> BlockList:
         """The core blocks straight from SQLite, without loading the search index or the embedder:

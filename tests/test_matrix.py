@@ -99,7 +99,7 @@ def test_int8_rows_give_float32_cosines_and_top_hits(tmp_path: Path):
     rows = sql.conn.execute("SELECT id, vector FROM memories").fetchall()
     ids = [r[0] for r in rows]
     full = np.stack([np.frombuffer(r[1], np.float32) for r in rows])
-    assert matrix._a.dtype == np.int8  # a quarter of float32's memory
+    assert all(p.dtype == np.int8 for p in matrix._parts)  # a quarter of float32's memory
     same = []
     for q in QUERIES:
         v = np.asarray(embedder.embed(q), np.float32)
@@ -140,3 +140,96 @@ def test_a_store_bigger_than_the_matrix_budget_is_searched_with_lancedb(tmp_path
     matrix.load()
     assert not matrix.ready
     assert matrix.nearest(embedder.embed("cello"), Scope(), ("fact",), 5) is None
+
+
+def _same_answers(a: VectorMatrix, b: VectorMatrix, embedder: Any) -> None:
+    for q in QUERIES:
+        v = embedder.embed(q)
+        for scope in (Scope(user_id="u1"), Scope(user_id="u9"), Scope()):
+            x, y = a.nearest(v, scope, ("fact",), 10), b.nearest(v, scope, ("fact",), 10)
+            assert x is not None and y is not None and x.in_scope == y.in_scope, (q, scope)
+            assert x.cosines.keys() == y.cosines.keys()
+
+
+def test_matrix_starts_from_its_file_copy_and_catches_up(tmp_path: Path):
+    file = tmp_path / "matrix.npz"
+    sql, first, embedder = _matrix(tmp_path, 300, max_rows=10_000, file=file, file_min_rows=10)
+    first.load()
+    assert first.source == "sqlite" and first.needs_saving and first.save() and file.exists()
+    assert not first.needs_saving
+    vec = np.asarray(embedder.embed("Gustav keeps bees"), np.float32).tobytes()
+    with sql.write() as conn:  # changes after the copy was written
+        conn.execute("UPDATE memories SET state = 'deleted' WHERE id = 'm0'")
+        conn.execute("UPDATE memories SET user_id = 'u9' WHERE id = 'm3'")
+        conn.execute("INSERT INTO memories (id, kind, text, hash, user_id, state, vector, created_at, updated_at) "
+                     "VALUES ('new', 'fact', 'Gustav keeps bees', 'hnew', 'u1', 'active', ?, 'x', 'x')", (vec,))
+    second = VectorMatrix(sql, first.dim, max_rows=10_000, file=file, file_min_rows=10)
+    second.load()
+    assert second.source == "file" and second.rows == 300
+    fresh = VectorMatrix(sql, first.dim, max_rows=10_000)
+    fresh.load()
+    _same_answers(second, fresh, embedder)
+    assert "new" in second.nearest(embedder.embed("who keeps bees"), Scope(user_id="u1"), ("fact",), 3).cosines
+
+
+def test_a_file_copy_that_does_not_fit_the_store_is_not_used(tmp_path: Path):
+    file = tmp_path / "matrix.npz"
+    sql, first, embedder = _matrix(tmp_path, 200, max_rows=10_000, file=file, file_min_rows=10)
+    first.load()
+    first.save()
+    good = file.read_bytes()
+
+    def load() -> VectorMatrix:
+        m = VectorMatrix(sql, first.dim, max_rows=10_000, file=file, file_min_rows=10)
+        m.load()
+        return m
+
+    file.write_bytes(good[: len(good) // 2])  # torn
+    assert load().source == "sqlite"
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other_sql, other, _ = _matrix(other_dir, 200, max_rows=10_000, file=other_dir / "m.npz", file_min_rows=10)
+    with other_sql.write() as conn:  # another store, at the same change-log position, other rows
+        conn.execute("UPDATE memories SET id = 'x' || id")
+    other.load()
+    other.save()
+    file.write_bytes((other_dir / "m.npz").read_bytes())
+    m = load()
+    assert m.source == "sqlite" and "m1" in m._slot
+    file.write_bytes(good)
+    for i in range(20):  # the log moves on and is trimmed past the copy's position
+        with sql.write() as conn:
+            conn.execute("UPDATE memories SET state = 'deleted' WHERE id = ?", (f"m{i}",))
+    assert sql.trim_changes(keep=5) > 0
+    m = load()
+    assert m.source == "sqlite" and m.rows == 180
+    fresh = VectorMatrix(sql, first.dim, max_rows=10_000)
+    fresh.load()
+    _same_answers(m, fresh, embedder)
+
+
+def test_purge_removes_the_matrix_file(tmp_path: Path, make_service: Any):
+    svc = make_service(data_dir=tmp_path / "data")
+    added = svc.add("The user's locker code is 4711", infer=False).events[0].id
+    svc.search("warm up")
+    assert svc.matrix.save() and svc.matrix.file.exists()
+    svc.delete(added)
+    svc.purge()
+    assert not svc.matrix.file.exists()
+
+
+def test_top_keeps_at_least_the_best_in_scope_scores():
+    from mcp_memory.store.matrix import _top
+
+    rng = np.random.default_rng(7)
+    for masked in (0.0, 0.5, 0.999):
+        scores = rng.standard_normal(300_000).astype(np.float32)
+        scores[rng.random(len(scores)) < masked] = -np.inf
+        finite = int(np.isfinite(scores).sum())
+        want = min(6000, finite)
+        got = _top(scores, want)
+        assert len(got) >= want and np.isfinite(scores[got]).sum() >= want
+        best = np.argsort(-scores)[:want]
+        assert set(best.tolist()) <= set(got.tolist())
+        if masked < 0.9:
+            assert np.isfinite(scores[got]).all() and len(got) < 2 * want  # the cut, not everything

@@ -41,6 +41,7 @@ COMPACT_EVERY_WRITES = 50        # LanceDB versions between compactions during a
 KEEP_VERSIONS_FOR = timedelta(seconds=3)  # readers check for the latest version on every query
 FRAGMENTS_AT_START = 8           # more data files than this at start: compact first (3x slower searches seen)
 COMPACT_WHEN_IDLE_FOR = 6.0      # after a burst, once quiet: fold everything and drop old versions
+GATHER_SECONDS = 0.02            # after a write, wait this long before applying it (searches apply it at once)
 MESSAGE_BATCH = 512              # logged messages embedded per write
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -127,8 +128,10 @@ class IndexSync:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(POLL_SECONDS)
+            told = self._wake.wait(POLL_SECONDS)
             self._wake.clear()
+            if told:  # a write just committed: let its caller's reply go out first, and gather the
+                self._stop.wait(GATHER_SECONDS)  # writes that follow into the same index write
             if self._stop.is_set():
                 break
             try:
