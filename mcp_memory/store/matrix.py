@@ -10,7 +10,7 @@ when nothing did), so a write by any process is seen by the next search in every
 Vectors are kept as int8 with one float32 scale per row (the row's largest component maps to
 127): a quarter of float32's memory, and cosines within ~0.002 of the float32 ones (the same
 top 10 for 99% of queries at 100k rows; tests/test_matrix.py). Scans convert a block of rows at
-a time back to float32 and multiply there, as fast as a float32 scan (half the memory traffic).
+a time back to float32 and multiply there, as fast as a float32 scan.
 
 Beyond ``COARSE_FROM`` rows the scan is two-stage: the first half of every vector (WordLlama
 and OpenAI's text-embedding-3 are trained so that a prefix is itself an embedding) picks the
@@ -144,7 +144,7 @@ class VectorMatrix:
         if self.source == "file" and not self._too_big:
             self._replayed = self._seq - start
             if not matrix_file.verify(self, conn):
-                log.info("the vector matrix file does not match the database; loading from it")
+                log.info("the vector matrix file does not match the database; loading from SQLite")
                 self._load_locked()
         return True
 
