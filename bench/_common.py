@@ -35,6 +35,15 @@ def pct(values: Sequence[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
+def settle(svc: Any) -> None:
+    """Leave a store as a quiet server leaves it: the index outbox applied and the index folded
+    (the worker does it 6 s after the last write; a process closed sooner leaves small fragments,
+    and the next one to start folds them while the benchmark would be timing it)."""
+    if svc.sync.is_ready:
+        svc.sync.drain()
+        svc.sync.compact_now()
+
+
 def summary(ms: Sequence[float]) -> dict[str, float]:
     return {"n": len(ms), "p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99),
             "mean": statistics.fmean(ms) if ms else float("nan"), "max": max(ms) if ms else float("nan")}

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import corpus  # noqa: E402
-from _common import StdioMCP, rss_mb, server_argv, server_env, summary, timed  # noqa: E402
+from _common import StdioMCP, rss_mb, server_argv, server_env, settle, summary, timed  # noqa: E402
 
 
 def build(size: int, store: Path) -> None:
@@ -36,9 +36,7 @@ def build(size: int, store: Path) -> None:
     svc = MemoryService(Settings.from_env({}, data_dir=store))
     svc.open()
     svc.import_memories(corpus.memories(size))
-    compactor = getattr(svc.sync, "_compactor", None)
-    if compactor is not None:
-        compactor.join()
+    settle(svc)
     svc.close()
 
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import corpus  # noqa: E402
 from _common import (  # noqa: E402
-    BENCH, LoadMonitor, StdioMCP, fmt_ms, machine, machine_md, pct, rss_mb, server_argv, server_env, summary, timed,
-    wait_quiet, write_section,
+    BENCH, LoadMonitor, StdioMCP, fmt_ms, machine, machine_md, pct, rss_mb, server_argv, server_env,
+    settle, summary, timed, wait_quiet, write_section,
 )
 
 from mcp_memory.config import Settings  # noqa: E402
@@ -103,9 +103,7 @@ def ours(size: int, root: Path, url: str, texts: list[str], queries: list[str], 
     n = reps["add"]
     out["add_infer_false"] = summary([timed(lambda t=t: svc.add(t, infer=False)) for t in adds[:n]])
     out["add_rules"] = summary([timed(lambda t=t: svc.add(t)) for t in adds[n:2 * n]])
-    t = getattr(svc.sync, "_compactor", None)
-    if t is not None:
-        t.join()
+    settle(svc)
     svc.close()
     env = server_env(data, **env_embed)
     init = []

@@ -35,8 +35,8 @@ single_threaded_blas()  # in process as in the server: one BLAS thread (before n
 
 import corpus  # noqa: E402
 from _common import (  # noqa: E402
-    BENCH, LoadMonitor, StdioMCP, fmt_ms, machine, machine_md, proc_cpu_ms, rss_mb, server_argv, server_env, summary,
-    timed, timed_cpu, wait_quiet, write_section,
+    BENCH, LoadMonitor, StdioMCP, fmt_ms, machine, machine_md, proc_cpu_ms, rss_mb, server_argv, server_env,
+    settle, summary, timed, timed_cpu, wait_quiet, write_section,
 )
 
 from mcp_memory.config import Settings  # noqa: E402
@@ -65,12 +65,6 @@ def reps_for(size: int, quick: bool) -> dict[str, int]:
     if size >= 1_000_000:
         return {"search": 60, "add": 20, "mcp_search": 60, "mcp_add": 20, "startup": 3}
     return {"search": 300, "add": 100, "mcp_search": 200, "mcp_add": 100, "startup": 7}
-
-
-def wait_compaction(svc: MemoryService) -> None:
-    t = getattr(svc.sync, "_compactor", None)
-    if t is not None:
-        t.join()
 
 
 def build(size: int, data_dir: Path) -> dict[str, Any]:
@@ -102,7 +96,7 @@ def in_process(data_dir: Path, queries: list[str], adds: list[str], reps: dict[s
     half = reps["add"]
     add_rules = [timed_cpu(lambda t=t: svc.add(t)) for t in adds[:half]]
     add_raw = [timed_cpu(lambda t=t: svc.add(t, infer=False)) for t in adds[half:2 * half]]
-    wait_compaction(svc)
+    settle(svc)
     if svc.matrix is not None and svc.matrix.needs_saving:
         svc.matrix.save()  # what a server does 5 s after loading from SQLite: the next ones start from it
     svc.close()
