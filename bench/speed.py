@@ -97,8 +97,10 @@ def in_process(data_dir: Path, queries: list[str], adds: list[str], reps: dict[s
     add_rules = [timed_cpu(lambda t=t: svc.add(t)) for t in adds[:half]]
     add_raw = [timed_cpu(lambda t=t: svc.add(t, infer=False)) for t in adds[half:2 * half]]
     settle(svc)
-    if svc.matrix is not None and svc.matrix.needs_saving:
-        svc.matrix.save()  # what a server does 5 s after loading from SQLite: the next ones start from it
+    if svc.matrix is not None and svc.matrix.rows >= svc.matrix.file_min_rows:
+        # what a server does 5 s after loading from SQLite (its timer may be writing it right now:
+        # write it here too, so that it is there before the next process is spawned)
+        svc.matrix.save()
     svc.close()
     wall = lambda xs: summary([w for w, _ in xs])  # noqa: E731
     cpu = lambda xs: summary([c for _, c in xs])  # noqa: E731
