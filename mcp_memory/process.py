@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -17,6 +18,17 @@ M_ARENA_MAX = -8  # glibc <malloc.h>
 ARENAS = 2
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """glibc, loaded once (finding it runs ldconfig); None off Linux or if it cannot be loaded."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     """Cap glibc's malloc arenas. By default every thread that meets contention gets its own
     arena (up to 8 per core), and LanceDB's and the SDK's threads each keep freed memory in
@@ -24,12 +36,8 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     (bench/RESULTS.md, prototypes); 427 -> 413 MB with the vector matrix, search over MCP
     15.1 / 15.6 ms p50 without / with (one quick run each: noise). Call before threads start.
     Returns whether it applied (glibc on Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others have no mallopt
+    mallopt = getattr(_libc(), "mallopt", None)  # musl and others have no mallopt
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
@@ -54,11 +62,8 @@ def release_free_memory() -> bool:
     """Give the heap's free pages back to the system (glibc's malloc_trim): after a burst of
     short-lived allocations, such as loading the vector matrix (~18 MB at 100k memories), they
     would otherwise stay in the process's RSS. Returns whether it ran."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is None:
         return False
     trim.argtypes = [ctypes.c_size_t]
     trim(0)

@@ -31,11 +31,11 @@ def test_idle_trim_runs_once_the_work_stops():
     from mcp_memory.process import IdleTrim
 
     runs: list[float] = []
-    trim = IdleTrim(quiet=0.2, action=lambda: runs.append(time.monotonic()))
-    start = time.monotonic()
-    for _ in range(5):  # busy for ~0.5 s: no trim meanwhile
+    trim = IdleTrim(quiet=1.0, action=lambda: runs.append(time.monotonic()))
+    for _ in range(10):  # busy for ~0.5 s, a call every 0.05 s (far below the quiet period on a busy machine)
         trim.touch()
-        time.sleep(0.1)
+        last = time.monotonic()
+        time.sleep(0.05)
     assert not runs
-    time.sleep(0.6)
-    assert len(runs) == 1 and runs[0] - start >= 0.6
+    time.sleep(2.0)
+    assert len(runs) == 1 and runs[0] - last >= 1.0  # once, a quiet period after the last call
