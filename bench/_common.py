@@ -162,7 +162,7 @@ class StdioMCP:
         self._stderr = open(stderr_path, "ab") if stderr_path else subprocess.DEVNULL
         self.spawned_at = time.perf_counter()
         self.proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, env=env, cwd=cwd, bufsize=0)
+                                     stderr=self._stderr, env=env, cwd=cwd)
         self._id = 0
         self.server_info: dict[str, Any] = {}
 
