@@ -233,3 +233,29 @@ def test_top_keeps_at_least_the_best_in_scope_scores():
         assert set(best.tolist()) <= set(got.tolist())
         if masked < 0.9:
             assert np.isfinite(scores[got]).all() and len(got) < 2 * want  # the cut, not everything
+
+
+def test_full_text_on_the_threads_own_loop_answers_as_lancedb_sync_api(tmp_path: Path, make_service: Any):
+    import threading
+
+    svc = make_service(data_dir=tmp_path)
+    svc.import_memories([{"text": t, "created_at": "2026-01-01T00:00:00Z"} for t in FACTS])
+    svc.sync.drain(wait=True)
+    table = svc.index._reader()
+    # the fast path needs the async table the synchronous one wraps: a LanceDB upgrade that
+    # drops it would silently bring back the slow path, so it is checked here
+    assert hasattr(getattr(table, "_table", None), "query")
+    for q in [*QUERIES, "Bob"]:
+        for where in (None, "kind IN ('fact')"):
+            want = table.search(q, query_type="fts")
+            if where:
+                want = want.where(where, prefilter=True)
+            want = want.limit(5).select(["id", "_score"]).to_arrow()
+            got = svc.index.text_scores(q, where, 5)
+            assert [m for m, _ in got] == want.column("id").to_pylist()
+            assert [s for _, s in got] == pytest.approx(want.column("_score").to_pylist())
+    other: list[Any] = []
+    thread = threading.Thread(target=lambda: other.extend(svc.index.text_scores("Bob peanuts", None, 3)))
+    thread.start()
+    thread.join()
+    assert other and other == svc.index.text_scores("Bob peanuts", None, 3)
