@@ -84,20 +84,53 @@ class Retriever:
         floor = DUPLICATE_CANDIDATES if vector_only else MIN_CANDIDATES
         k = max(limit * CANDIDATES_PER_HIT, floor) * (4 if filters or predicate else 1)
         where = where_clause(scope, kinds)
-        overlay = self._queued(wait_index)  # first: what it applies meanwhile is then in the index
-        cos, bm25 = self._candidates(query, qvec, scope, kinds, where, k, vector_only)
+        matrix = self._matrix()
+        # The matrix is current with SQLite, so candidates by meaning alone need no overlay of the
+        # rows queued for LanceDB; otherwise the overlay is read first: what the index writer
+        # applies meanwhile is then in the index.
+        overlay = set() if vector_only and matrix is not None else self._queued(wait_index)
+        cos, bm25, via_matrix = self._candidates(query, qvec, scope, kinds, where, k, vector_only, matrix)
+        if vector_only and matrix is not None and not via_matrix:  # the store outgrew the matrix just now
+            overlay = self._queued(wait_index)
+            cos, bm25 = self._lance_candidates(query, qvec, where, k, vector_only)
         if not cos and not bm25 and not overlay:
             return []
         top_bm25 = max(bm25.values(), default=0.0) or 1.0
-        qtokens = textlib.content_tokens(query)
         if overlay or filters or predicate or vector_only:
             rows = self.sql.get_memories([*cos, *bm25, *overlay], with_vector=bool(overlay))
         else:
             rows = self._best_rows(cos, bm25, top_bm25, limit,
                                    lambda r: r.state == "active" and r.kind in kinds and _in_scope(r, scope))
+        return self._rank(rows, query, qvec, cos, bm25, overlay, scope, kinds, limit, filters, threshold, predicate,
+                          vector_only)
+
+    def similar(self, queries: Sequence[str], vectors: Sequence[np.ndarray], scope: Scope, *, limit: int,
+                kinds: Sequence[str] = ("fact",)) -> list[list[Scored]]:
+        """`search(vector_only=True, wait_index=False)` for several queries with their vectors, in one
+        pass over the matrix and one read of the rows (the add path's duplicate checks)."""
+        self.sync.wait_ready()
+        matrix = self._matrix() if len(queries) > 1 else None
+        found = None if matrix is None else matrix.nearest_many(
+            vectors, scope, kinds, max(limit * CANDIDATES_PER_HIT, DUPLICATE_CANDIDATES))
+        if found is None:
+            return [self.search(q, scope, kinds=kinds, limit=limit, vector=v, wait_index=False, vector_only=True)
+                    for q, v in zip(queries, vectors)]
+        rows = self.sql.get_memories([m for cos in found[0] for m in cos])
+        return [self._rank(rows, q, v, cos, {}, set(), scope, kinds, limit, None, None, None, True)
+                for q, v, cos in zip(queries, vectors, found[0])]
+
+    def _rank(self, rows: Mapping[str, MemoryRow], query: str, qvec: np.ndarray | None, cos: dict[str, float],
+              bm25: dict[str, float], overlay: set[str], scope: Scope, kinds: Sequence[str], limit: int,
+              filters: Mapping[str, Any] | None, threshold: float | None,
+              predicate: Callable[[MemoryRow], bool] | None, vector_only: bool) -> list[Scored]:
+        """The fused scores of the candidates ``rows`` (those of ``cos``, ``bm25`` and ``overlay``
+        among them) still active and in scope, best first."""
+        top_bm25 = max(bm25.values(), default=0.0) or 1.0
+        qtokens = textlib.content_tokens(query)
         out = []
-        for mid, row in rows.items():
-            if row.state != "active" or row.kind not in kinds or not _in_scope(row, scope):
+        for mid in dict.fromkeys([*cos, *bm25, *overlay]):
+            row = rows.get(mid)
+            if row is None or row.state != "active" or row.kind not in kinds or not _in_scope(row, scope):
                 continue
             if filters and not _matches(row.metadata or {}, filters):
                 continue
@@ -133,13 +166,19 @@ class Retriever:
             rows.update(self.sql.get_memories(ranked[len(first):]))
         return rows
 
-    def _candidates(self, query: str, qvec: np.ndarray | None, scope: Scope, kinds: Sequence[str], where: str,
-                    k: int, vector_only: bool) -> tuple[dict[str, float], dict[str, float]]:
+    def _matrix(self) -> VectorMatrix | None:
+        """The vector matrix, once loaded; None if it is not kept (too big, or it failed to load)."""
         matrix = self.matrix
-        if matrix is not None and not matrix.wait_loaded(MATRIX_WAIT_SECONDS):
-            matrix = None  # too big for it, or it failed to load
-        if matrix is None or not matrix.ready:
-            return self._lance_candidates(query, qvec, where, k, vector_only)
+        if matrix is None or not matrix.wait_loaded(MATRIX_WAIT_SECONDS) or not matrix.ready:
+            return None
+        return matrix
+
+    def _candidates(self, query: str, qvec: np.ndarray | None, scope: Scope, kinds: Sequence[str], where: str,
+                    k: int, vector_only: bool, matrix: VectorMatrix | None
+                    ) -> tuple[dict[str, float], dict[str, float], bool]:
+        """(cosines, BM25 scores, whether the matrix answered)."""
+        if matrix is None:
+            return *self._lance_candidates(query, qvec, where, k, vector_only), False
         counts = None if vector_only else matrix.counts(scope, kinds)  # what the text query needs
         text = None
         if counts is not None and counts[0] and query.strip():  # the full-text query runs meanwhile
@@ -148,11 +187,11 @@ class Retriever:
         near = matrix.nearest(qvec, scope, kinds, k)
         bm25 = text.result() if text is not None else {}
         if near is None:  # the store outgrew the matrix just now
-            return self._lance_candidates(query, qvec, where, k, vector_only)
+            return *self._lance_candidates(query, qvec, where, k, vector_only), False
         cos = dict(near.cosines)
         if qvec is not None and bm25:
             cos.update(matrix.score([m for m in bm25 if m not in cos], qvec, scope, kinds))
-        return cos, bm25
+        return cos, bm25, True
 
     def close(self) -> None:
         """Let the full-text threads go (a search started meanwhile makes new ones)."""

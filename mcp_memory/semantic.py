@@ -218,7 +218,7 @@ class SemanticEngine:
                      vectors: dict[str, Any] | None = None) -> list[Action]:
         """``similar`` (if given) receives what each statement's near-duplicate search found,
         ``vectors`` the vector it embedded for it."""
-        actions: list[Action] = []
+        actions: list[Action | str] = []  # a str: the statement, waiting for its near-duplicate check
         seen: set[str] = set()
         for i, statement in enumerate(statements):
             statement = textlib.clean(statement)
@@ -239,33 +239,38 @@ class SemanticEngine:
                     actions.append(Action("UPDATE", statement, previous,
                                           "explicit retraction of the previous memory"))
                     continue
-            if near:
-                dup = self._near_duplicate(statement, scope, similar, vectors)
-                if dup is not None:
-                    actions.append(dup)
-                    continue
-            actions.append(Action("ADD", statement, reason="new statement"))
-        return actions
+            actions.append(statement if near else Action("ADD", statement, reason="new statement"))
+        checks = self._near_duplicates([a for a in actions if isinstance(a, str)], scope, similar, vectors)
+        return [checks.get(a) or Action("ADD", a, reason="new statement") if isinstance(a, str) else a
+                for a in actions]
 
-    def _near_duplicate(self, statement: str, scope: Scope, similar: dict[str, list[Scored]] | None = None,
-                        vectors: dict[str, Any] | None = None) -> Action | None:
+    def _near_duplicates(self, statements: list[str], scope: Scope, similar: dict[str, list[Scored]] | None,
+                         vectors: dict[str, Any] | None) -> dict[str, Action | None]:
         """Same content words (or a subset of them) as a stored memory, and close in meaning.
         A statement with a word the other lacks *and* vice versa ("flight at 3pm" / "flight at
-        5pm") carries different information and is never merged."""
-        tokens = textlib.content_tokens(statement)
-        if len(tokens) < 2:
-            return None
+        5pm") carries different information and is never merged. All statements are embedded
+        together and compared in one pass over the stored vectors."""
+        tokens = {s: textlib.content_tokens(s) for s in statements}
+        todo = [s for s in statements if len(tokens[s]) >= 2]
+        if not todo:
+            return {}
         try:
-            vector = self.embedder.embed(statement)
-        except ProviderError:  # on words alone
-            hits = self.retriever.search(statement, _owner(scope), limit=RELATED_PER_FACT, text_only=True,
-                                         wait_index=False)
-        else:
+            embedded = list(self.embedder.embed_batch(todo))
             if vectors is not None:
-                vectors[statement] = vector
-            hits = self._search(statement, _owner(scope), RELATED_PER_FACT, vector=vector, vector_only=True)
-        if similar is not None:
-            similar[statement] = hits
+                vectors.update(zip(todo, embedded))
+            found = self.retriever.similar(todo, embedded, _owner(scope), limit=RELATED_PER_FACT)
+        except ProviderError:  # on words alone
+            found = [self.retriever.search(s, _owner(scope), limit=RELATED_PER_FACT, text_only=True,
+                                           wait_index=False) for s in todo]
+        out: dict[str, Action | None] = {}
+        for statement, hits in zip(todo, found):
+            if similar is not None:
+                similar[statement] = hits
+            out[statement] = self._covered(statement, tokens[statement], hits)
+        return out
+
+    @staticmethod
+    def _covered(statement: str, tokens: set[str], hits: list[Scored]) -> Action | None:
         for hit in hits[:3]:
             other = textlib.content_tokens(hit.row.text)
             if hit.cosine < NEAR_DUP_COSINE or textlib.negated(statement) != textlib.negated(hit.row.text):

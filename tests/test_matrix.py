@@ -195,7 +195,7 @@ def test_a_file_copy_that_does_not_fit_the_store_is_not_used(tmp_path: Path):
     other.save()
     file.write_bytes((other_dir / "m.npz").read_bytes())
     m = load()
-    assert m.source == "sqlite" and "m1" in m._slot
+    assert m.source == "sqlite" and m._idmap.slot("m1") is not None
     file.write_bytes(good)
     for i in range(20):  # the log moves on and is trimmed past the copy's position
         with sql.write() as conn:

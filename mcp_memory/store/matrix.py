@@ -37,6 +37,7 @@ import numpy as np
 
 from mcp_memory.models import Scope
 from mcp_memory.store import matrix_file
+from mcp_memory.store.idmap import IdMap
 from mcp_memory.store.sql import SQLStore
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ LOAD_BATCH = 5000
 SCAN_BYTES = 2 << 20     # float32 converted at a time: stays in cache (8192 rows of 64 dimensions)
 FILE_MIN_ROWS = 20_000   # smaller stores load from SQLite in well under 0.1 s: no file copy
 FILE_STALE_AFTER = 5000  # changes applied on top of the file copy before it is written again
-ID_BYTES = 170           # an id in the slot list and the id -> slot dict (a str, a dict entry, an int)
+ID_BYTES = 45            # an id in the id map (`mcp_memory.store.idmap`): 32 bytes, its hash, its slot
 _FIELDS = ("kind", "user_id", "agent_id", "run_id")
 
 
@@ -101,8 +102,7 @@ class VectorMatrix:
         self._buf = np.empty(SCAN_BYTES // 4, np.float32)
         self._alive = np.zeros(capacity, bool)
         self._codes = [np.zeros(capacity, np.int32) for _ in _FIELDS]
-        self._ids: list[str | None] = []
-        self._slot: dict[str, int] = {}
+        self._idmap = IdMap(capacity)  # slot <-> id
         self._free: list[int] = []
         self._code: dict[str | None, int] = {None: 0}
 
@@ -186,26 +186,27 @@ class VectorMatrix:
 
     def _fill(self, cursor: sqlite3.Cursor, n: int) -> None:
         """Stream the rows in batches into arrays sized once (no copy of the whole store in between)."""
-        self._reset(n + max(1024, n // 8))
+        self._reset(n + headroom(n))
         width = self.dim * 4
         zero = bytes(width)
         i = 0
         combos: dict[tuple[str | None, ...], int] = {}  # (kind, user, agent, run) -> number: few
         combo = np.zeros(len(self._alive), np.int32)
+        ids: list[str] = []
         while rows := cursor.fetchmany(LOAD_BATCH):
             rows = rows[:len(self._alive) - i]  # rows committed after the count cannot be in this snapshot
             m = len(rows)
             blob = b"".join(r[5] if r[5] is not None and len(r[5]) == width else zero for r in rows)
             self._set(slice(i, i + m), np.frombuffer(blob, np.float32).reshape(m, self.dim))
             combo[i:i + m] = [combos.setdefault(tuple(r[1:5]), len(combos)) for r in rows]
-            self._ids.extend(r[0] for r in rows)
+            ids.extend(r[0] for r in rows)
             i += m
         if combos:
             codes = np.array([[self._code_of(v) for v in c] for c in combos], np.int32)
             for f in range(len(_FIELDS)):
                 self._codes[f][:i] = codes[combo[:i], f]
         self._alive[:i] = True
-        self._slot = {mid: j for j, mid in enumerate(self._ids)}
+        self._idmap = IdMap.build(ids, len(self._alive))
         self._n = self._count = i
 
     def _set(self, rows: slice, vecs: np.ndarray) -> None:
@@ -252,7 +253,7 @@ class VectorMatrix:
             self._too_big = True
 
     def _put(self, r: sqlite3.Row) -> None:
-        slot = self._slot.get(r[0])
+        slot = self._idmap.slot(r[0])
         if slot is None:
             if self._free:
                 slot = self._free.pop()
@@ -261,9 +262,7 @@ class VectorMatrix:
                     self._grow()
                 slot = self._n
                 self._n += 1
-                self._ids.append(None)
-            self._slot[r[0]] = slot
-            self._ids[slot] = r[0]
+            self._idmap.put(r[0], slot)
             self._alive[slot] = True
             self._count += 1
         vec = r[5]
@@ -275,11 +274,10 @@ class VectorMatrix:
             self._codes[f][slot] = self._code_of(r[1 + f])
 
     def _remove(self, mid: str) -> None:
-        slot = self._slot.pop(mid, None)
+        slot = self._idmap.remove(mid)
         if slot is None:
             return
         self._alive[slot] = False
-        self._ids[slot] = None
         self._clear(slot)
         self._free.append(slot)
         self._count -= 1
@@ -290,7 +288,8 @@ class VectorMatrix:
         self._s[slot] = 0.0
 
     def _grow(self) -> None:
-        cap = max(1024, len(self._alive) * 3 // 2)
+        cap = len(self._alive) + headroom(len(self._alive))
+        self._idmap.resize(cap)
         for i, part in enumerate(self._parts):
             bigger = np.zeros((cap, part.shape[1]), np.int8)
             bigger[:self._n] = part[:self._n]
@@ -342,6 +341,13 @@ class VectorMatrix:
     def nearest(self, vector: np.ndarray | None, scope: Scope, kinds: Sequence[str], k: int) -> Nearest | None:
         """The k rows of the scope closest to ``vector`` (exact), after applying every change
         committed so far. None if the matrix is not available (still loading, or too big)."""
+        many = self.nearest_many(None if vector is None else [vector], scope, kinds, k)
+        return None if many is None else Nearest(many[0][0], many[1], many[2])
+
+    def nearest_many(self, vectors: Sequence[np.ndarray] | None, scope: Scope, kinds: Sequence[str],
+                     k: int) -> tuple[list[dict[str, float]], int, int] | None:
+        """`nearest` for several vectors at once, in one pass over the rows: ([id -> cosine of the
+        k nearest, best first] per vector, rows in scope, rows in the matrix)."""
         if not self._loaded:
             return None
         with self._mu:
@@ -350,64 +356,67 @@ class VectorMatrix:
             self._refresh_locked()
             if self._too_big:
                 return None
+            found: list[dict[str, float]] = [{} for _ in vectors or [None]]
             mask = self._mask(scope, kinds)
             if mask is None:
-                return Nearest({}, 0, self._count)
+                return found, 0, self._count
             in_scope = int(np.count_nonzero(mask))
-            cosines: dict[str, float] = {}
-            if vector is not None and in_scope and k > 0:
-                slots, scores = self._scan(np.ascontiguousarray(vector, dtype=np.float32), mask, in_scope, k)
-                kk = min(k, len(slots))
-                top = np.argpartition(-scores, kk - 1)[:kk]
-                for p in top[np.argsort(-scores[top], kind="stable")]:
-                    mid = self._ids[int(slots[p])]
-                    if mid is not None:
-                        cosines[mid] = float(scores[p])
-            return Nearest(cosines, in_scope, self._count)
+            if vectors is not None and len(vectors) and in_scope and k > 0:
+                q = np.ascontiguousarray(np.stack(vectors, axis=1), dtype=np.float32)  # dim x vectors
+                for cosines, (slots, scores) in zip(found, self._scan(q, mask, in_scope, k)):
+                    kk = min(k, len(slots))
+                    top = np.argpartition(-scores, kk - 1)[:kk]
+                    for p in top[np.argsort(-scores[top], kind="stable")]:
+                        mid = self._idmap.id_of(int(slots[p]))
+                        if mid is not None:
+                            cosines[mid] = float(scores[p])
+            return found, in_scope, self._count
 
-    def _scan(self, q: np.ndarray, mask: np.ndarray, in_scope: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(slots, cosines) of the rows that can be among the k best of the scope."""
+    def _scan(self, q: np.ndarray, mask: np.ndarray, in_scope: int, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(slots, cosines) of the rows that can be among the k best of the scope, per column of
+        ``q``; the first stage (the costly one) is one pass over the rows for every column."""
         n = len(mask)
         small = in_scope * 4 < n
         slots = np.flatnonzero(mask) if small else np.arange(n)
         keep = max(self.coarse_keep, 25 * k)
-        if in_scope < self.coarse_from or in_scope <= keep or len(self._parts) < 3:  # one stage
-            scores = self._partial(slots if small else None, q, len(self._parts), n)
-            if not small:
-                scores[~mask] = -np.inf
-            return slots, scores
-        if in_scope >= self.rough_from:  # three stages: a quarter of each vector picks a share first
-            scores = self._partial(slots if small else None, q, 1, n)
-            if not small:
-                scores[~mask] = -np.inf
-            slots = slots[_top(scores, max(int(in_scope * ROUGH_SHARE), 4 * keep))]
-            scores = self._partial(slots, q, 2)
-        else:  # two stages: half of each vector picks COARSE_KEEP rows
-            scores = self._partial(slots if small else None, q, 2, n)
-            if not small:
-                scores[~mask] = -np.inf
-        slots = slots[np.argpartition(scores, len(scores) - keep)[len(scores) - keep:]]
-        return slots, self._cosines(slots, q)
+        one_stage = in_scope < self.coarse_from or in_scope <= keep or len(self._parts) < 3
+        rough = not one_stage and in_scope >= self.rough_from  # three stages
+        scores = self._partial(slots if small else None, q, len(self._parts) if one_stage else 1 if rough else 2, n)
+        if not small:
+            scores[~mask] = -np.inf
+        out = []
+        for j in range(q.shape[1]):
+            col, qj = scores[:, j], q[:, j:j + 1]
+            if one_stage:
+                out.append((slots, col))
+                continue
+            mine = slots
+            if rough:  # a quarter of each vector picked a share; half of it now picks `keep`
+                mine = mine[_top(col, max(int(in_scope * ROUGH_SHARE), 4 * keep))]
+                col = self._partial(mine, qj, 2)[:, 0]
+            mine = mine[_top(col, keep)]
+            out.append((mine, self._cosines(mine, qj)[:, 0]))
+        return out
 
     def _cosines(self, slots: np.ndarray, q: np.ndarray) -> np.ndarray:
         return self._partial(slots, q, len(self._parts))
 
     def _partial(self, slots: np.ndarray | None, q: np.ndarray, parts: int, n: int = 0) -> np.ndarray:
-        """Scaled dot products over the first ``parts`` parts of the vectors: of ``slots``, or of
-        the first ``n`` rows when ``slots`` is None."""
+        """Scaled dot products (rows x columns of ``q``) over the first ``parts`` parts of the
+        vectors: of ``slots``, or of the first ``n`` rows when ``slots`` is None."""
         out: np.ndarray | None = None
         for part, lo, hi in zip(self._parts[:parts], self.bounds, self.bounds[1:]):
             d = self._dot(part[:n] if slots is None else part[slots], q[lo:hi])
             out = d if out is None else out + d
         assert out is not None
-        return out * (self._s[:n] if slots is None else self._s[slots])
+        return out * (self._s[:n] if slots is None else self._s[slots])[:, None]
 
     def _dot(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """int8 rows @ float32 q, a block at a time through a float32 buffer that stays in cache.
-        BLAS's matrix-vector product: single-threaded in the server (`mcp_memory.process`)."""
+        """int8 rows @ float32 q (dimensions x columns), a block at a time through a float32
+        buffer that stays in cache. BLAS: single-threaded in the server (`mcp_memory.process`)."""
         width = rows.shape[1]
         block = max(1, len(self._buf) // width)
-        out = np.empty(len(rows), np.float32)
+        out = np.empty((len(rows), q.shape[1]), np.float32)
         for i in range(0, len(rows), block):
             part = rows[i:i + block]
             buf = self._buf[:len(part) * width].reshape(len(part), width)
@@ -426,16 +435,16 @@ class VectorMatrix:
             kind_codes, fields = want
             out: dict[str, float] = {}
             q = None if vector is None else np.ascontiguousarray(vector, dtype=np.float32)
-            for mid in ids:
-                slot = self._slot.get(mid)
-                if slot is None or int(self._codes[0][slot]) not in kind_codes:
+            found = self._idmap.slots(ids)
+            for mid, slot in found.items():
+                if int(self._codes[0][slot]) not in kind_codes:
                     continue
                 if any(self._codes[f][slot] != code for f, code in fields):
                     continue
                 out[mid] = 0.0
             if q is not None and out:
-                slots = np.fromiter((self._slot[m] for m in out), np.int64, len(out))
-                out = dict(zip(out, self._cosines(slots, q).tolist()))
+                slots = np.fromiter((found[m] for m in out), np.int64, len(out))
+                out = dict(zip(out, self._cosines(slots, q[:, None])[:, 0].tolist()))
             return out
 
 
@@ -452,18 +461,25 @@ def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
             conn.execute("COMMIT")
 
 
+def headroom(n: int) -> int:
+    """Free rows kept beyond ``n`` (adds fill them; the arrays grow by as many again when full)."""
+    return max(1024, n // 32)
+
+
 def _top(scores: np.ndarray, want: int) -> np.ndarray:
     """Positions of at least the ``want`` best finite scores (out-of-scope rows are -inf): those
-    above a cut read off an evenly spaced sample of at most ~64k scores, a sixteenth of the time of
-    an exact partition at 1M rows; the exact partition when the sample cannot tell."""
+    above a cut read off an evenly spaced sample (8k-64k scores), a fraction of the time of an
+    exact partition from ~100k rows; the exact partition when the sample cannot tell."""
     n = len(scores)
-    step = n // 65536
-    extra = int(want / step * 1.1) + 1 if step > 1 else 0
-    if step > 1 and extra < n // step:
+    step = n // max(8192, min(65536, n // 16))
+    if step > 1 and want < n // 2:
+        expect = want / step  # sampled scores above the cut, on average
+        extra = int(expect * (1 + 3 / np.sqrt(expect))) + 1  # three standard deviations of margin
         sample = scores[::step]
-        cut = np.partition(sample, len(sample) - extra)[len(sample) - extra]
-        if np.isfinite(cut):
-            found = np.flatnonzero(scores >= cut)
-            if len(found) >= want:
-                return found
+        if extra < len(sample):
+            cut = np.partition(sample, len(sample) - extra)[len(sample) - extra]
+            if np.isfinite(cut):
+                found = np.flatnonzero(scores >= cut)
+                if len(found) >= want:
+                    return found
     return np.argpartition(scores, n - want)[n - want:]

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mcp_memory.store.idmap import IdMap, ids_of
+
 if TYPE_CHECKING:
     from mcp_memory.store.matrix import VectorMatrix
 
@@ -54,22 +56,23 @@ def snapshot(m: VectorMatrix) -> dict[str, Any] | None:
     for value, code in m._code.items():
         values[code] = value
     return {"parts": [p[:n].copy() for p in m._parts], "s": m._s[:n].copy(),
-            "codes": np.stack([c[:n] for c in m._codes]), "alive": m._alive[:n].copy(), "ids": list(m._ids[:n]),
+            "codes": np.stack([c[:n] for c in m._codes]), "alive": m._alive[:n].copy(), "ids": m._idmap.frozen(n),
             "meta": {"format": FORMAT, "dim": m.dim, "bounds": list(m.bounds), "seq": m._seq, "count": m._count,
                      "seq_id": row[0] if row else None, "values": values}}
 
 
 def write(snap: dict[str, Any], path: Path) -> bool:
     """Write a snapshot next to the database, atomically; False if it cannot be written."""
-    text = "\n".join(i if i is not None else "" for i in snap["ids"])
-    if text.count("\n") != max(len(snap["ids"]) - 1, 0):  # an id with a line break: no copy (never seen)
+    ids = ids_of(*snap["ids"])
+    text = "\n".join(i if i is not None else "" for i in ids)
+    if text.count("\n") != max(len(ids) - 1, 0):  # an id with a line break: no copy (never seen)
         return False
-    ids = np.frombuffer(text.encode(), np.uint8)
+    blob = np.frombuffer(text.encode(), np.uint8)
     fd, tmp = tempfile.mkstemp(prefix=".matrix-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             parts = {f"part{i}": p for i, p in enumerate(snap["parts"])}
-            np.savez(f, s=snap["s"], codes=snap["codes"], alive=snap["alive"], ids=ids,
+            np.savez(f, s=snap["s"], codes=snap["codes"], alive=snap["alive"], ids=blob,
                      meta=np.array(json.dumps(snap["meta"])), **parts)
         os.replace(tmp, path)
         return True
@@ -101,14 +104,15 @@ def read(m: VectorMatrix, path: Path, conn: sqlite3.Connection) -> bool:
     n = len(ids)
     if any(len(p) != n for p in parts) or not (len(s) == len(alive) == codes.shape[1] == n):
         return False
-    m._reset(n + max(1024, n // 8))
+    from mcp_memory.store.matrix import headroom
+
+    m._reset(n + headroom(n))
     for mine, p in zip(m._parts, parts):
         mine[:n] = p
     m._s[:n], m._alive[:n] = s, alive
     for f, c in enumerate(codes):
         m._codes[f][:n] = c
-    m._ids = [mid if live else None for mid, live in zip(ids, alive.tolist())]
-    m._slot = {mid: j for j, mid in enumerate(m._ids) if mid is not None}
+    m._idmap = IdMap.build([mid if live else None for mid, live in zip(ids, alive.tolist())], len(m._alive))
     m._free = np.flatnonzero(~alive).tolist()
     m._code = {value: code for code, value in enumerate(meta["values"])}
     m._n, m._count, m._seq = n, int(alive.sum()), seq
@@ -120,7 +124,8 @@ def verify(m: VectorMatrix, conn: sqlite3.Connection) -> bool:
     sample of the matrix's ids is among them."""
     if m._count != conn.execute("SELECT count(*) FROM memories WHERE state = 'active'").fetchone()[0]:
         return False
-    live = [mid for mid in m._ids[::max(1, m._n // SAMPLE)] if mid is not None][:SAMPLE]
+    step = max(1, m._n // SAMPLE)
+    live = [mid for mid in map(m._idmap.id_of, range(0, m._n, step)) if mid is not None][:SAMPLE]
     if not live:
         return True
     found = conn.execute(f"SELECT count(*) FROM memories WHERE state = 'active' AND id IN ({','.join('?' * len(live))})",
