@@ -6,12 +6,16 @@ provider makes, so a store never mixes two embedders' vectors.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import mmap
+import struct
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -64,8 +68,6 @@ class WordLlamaEmbedder(Embedder):
     dim = 256
 
     def __init__(self) -> None:
-        from pathlib import Path
-
         import wordllama
         from wordllama import WordLlama
 
@@ -75,18 +77,35 @@ class WordLlamaEmbedder(Embedder):
         except Exception as exc:  # the wheel should always carry its weights
             raise ConfigError(f"WordLlama weights are missing from the installed wheel ({exc}); "
                               "reinstall with: pip install --force-reinstall wordllama") from None
-        self._narrow_table()
+        self._map_table(Path(wordllama.__file__).parent / "weights" / "l2_supercat_256.safetensors")
         self._lock = threading.Lock()
 
-    def _narrow_table(self) -> None:
-        """The wheel stores the token table as float16 and WordLlama widens it to float32 (33 MB).
-        Kept as float16 (16 MB) when that loses nothing: its pooling multiplies the rows by a
-        float32 mask, so every vector is bit-identical (tests/test_service.py)."""
+    def _map_table(self, weights: Path) -> None:
+        """WordLlama widens the wheel's float16 token table to a float32 copy (33 MB of heap).
+        Its pooling multiplies the rows by a float32 mask, so float16 rows give bit-identical
+        vectors (tests/test_service.py); they are read straight from the wheel's file, mapped
+        read-only: only the pages of tokens in use are resident, and they are shared by every
+        server process (as its shared libraries are). If the file is not the table WordLlama
+        loaded, a float16 copy is kept instead (16 MB)."""
         table = getattr(self._model, "embedding", None)
-        if isinstance(table, np.ndarray) and table.dtype == np.float32:
+        if not isinstance(table, np.ndarray) or table.dtype != np.float32:
+            return
+        try:
+            mapped = _safetensor(weights, "embedding.weight", "F16", table.shape)
+            if not np.array_equal(mapped, table):
+                raise ValueError("not the table WordLlama loaded")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.debug("WordLlama table not mapped from %s: %s", weights, exc)
             narrow = table.astype(np.float16)
             if np.array_equal(narrow, table):
                 self._model.embedding = narrow
+            return
+        buffer = mapped.base
+        while isinstance(buffer, (np.ndarray, memoryview)):
+            buffer = buffer.base if isinstance(buffer, np.ndarray) else buffer.obj
+        if isinstance(buffer, mmap.mmap) and hasattr(buffer, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            buffer.madvise(mmap.MADV_DONTNEED)  # the comparison read every page: drop them until needed
+        self._model.embedding = mapped
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -94,6 +113,21 @@ class WordLlamaEmbedder(Embedder):
         with self._lock:  # the tokenizer is not documented as thread-safe
             vectors = self._model.embed(list(texts), norm=False)
         return normalize(vectors)
+
+
+def _safetensor(path: Path, name: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A read-only view of one float16 tensor of a safetensors file, memory-mapped."""
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        meta = json.loads(f.read(size))[name]
+        if meta["dtype"] != dtype or tuple(meta["shape"]) != tuple(shape):
+            raise ValueError(f"{name} is {meta['dtype']} {meta['shape']}")
+        start, end = meta["data_offsets"]
+        count = int(np.prod(shape))
+        if end - start != count * 2:
+            raise ValueError(f"{name} has {end - start} bytes")
+        view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    return np.frombuffer(view, np.dtype("<f2"), count=count, offset=8 + size + start).reshape(shape)
 
 
 class OpenAIEmbedder(Embedder):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 import sqlite3
 
 import pytest
@@ -45,6 +46,22 @@ def test_exact_and_near_duplicates_merge_instead_of_adding(service: MemoryServic
     negated = service.add("I don't love dark roast coffee").events[0]
     assert negated.event == "ADD"  # a negation is never merged into its opposite
     assert service.list().total == 2
+
+
+@pytest.mark.parametrize("vector_cache_mb", [512, 0])  # the matrix's one pass for all, and LanceDB's
+def test_each_statement_of_one_add_is_checked_against_stored_memories(tmp_path, make_service: Any,
+                                                                      vector_cache_mb: int):
+    svc = make_service(data_dir=tmp_path / "d", vector_cache_mb=vector_cache_mb)
+    coffee = svc.add("I love dark roast coffee").events[0]
+    cat = svc.add("My cat Miso sleeps on the warm radiator").events[0]
+    assert (svc.matrix is not None) == bool(vector_cache_mb)
+    result = svc.add("I love drinking dark roast coffee. My cat Miso sleeps on the radiator. "
+                     "I started learning the cello.")
+    got = [(e.event, e.id, e.memory) for e in result.events]
+    assert got[:2] == [("UPDATE", coffee.id, "I love drinking dark roast coffee."),
+                       ("NONE", cat.id, "My cat Miso sleeps on the warm radiator")]
+    assert got[2][0] == "ADD" and got[2][2] == "I started learning the cello."
+    assert svc.list().total == 3
 
 
 def test_statements_that_differ_in_a_detail_are_not_merged(service: MemoryService):
@@ -202,7 +219,9 @@ def test_wordllama_vectors_are_bit_identical_with_its_float16_table():
     from mcp_memory.embeddings import WordLlamaEmbedder, normalize
 
     ours = WordLlamaEmbedder()
-    assert ours._model.embedding.dtype == np.float16  # half the memory of WordLlama's float32 copy
+    table = ours._model.embedding
+    assert table.dtype == np.float16  # half the memory of WordLlama's float32 copy ...
+    assert not table.flags.owndata and not table.flags.writeable  # ... mapped read-only from the wheel
     reference = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
     assert reference.embedding.dtype == np.float32
     texts = ["I'm planning a trip to Tokyo", "", "x" * 3000, "Ünïcödé ✓ and numbers 12345", "a b c"]

@@ -35,16 +35,19 @@ class IdMap:
     def build(cls, ids: Sequence[str | None], capacity: int) -> IdMap:
         """A map of slots 0..len(ids)-1 (None: a free slot)."""
         m = cls(0)
-        live = [(j, mid) for j, mid in enumerate(ids) if mid is not None]
-        m._ids = m._pack([mid for _, mid in live], [j for j, _ in live], capacity)
+        if None in ids:
+            slots = [j for j, mid in enumerate(ids) if mid is not None]
+            live = [ids[j] for j in slots]
+        else:  # the usual case: no Python loop over a million ids
+            slots, live = np.arange(len(ids), dtype=np.int32), list(ids)  # type: ignore[assignment]
+        m._ids = m._pack(live, slots, capacity)  # type: ignore[arg-type]
         if live:
-            slots = np.fromiter((j for j, _ in live), np.int32, len(live))
-            hashes = np.fromiter((hash(mid) for _, mid in live), np.int64, len(live))
+            hashes = np.fromiter(map(hash, live), np.int64, len(live))
             order = np.argsort(hashes, kind="stable")
-            m._keys, m._vals = hashes[order], slots[order]
+            m._keys, m._vals = hashes[order], np.asarray(slots, np.int32)[order]
         return m
 
-    def _pack(self, ids: list[str], slots: list[int], capacity: int) -> np.ndarray:
+    def _pack(self, ids: list[str], slots: Sequence[int] | np.ndarray, capacity: int) -> np.ndarray:
         """The fixed-width array holding ``ids`` at ``slots``; the odd ones go to the side dict."""
         joined = "".join(ids)
         longest = max(map(len, ids), default=0)

@@ -112,7 +112,9 @@ def read(m: VectorMatrix, path: Path, conn: sqlite3.Connection) -> bool:
     m._s[:n], m._alive[:n] = s, alive
     for f, c in enumerate(codes):
         m._codes[f][:n] = c
-    m._idmap = IdMap.build([mid if live else None for mid, live in zip(ids, alive.tolist())], len(m._alive))
+    if not alive.all():
+        ids = [mid if live else None for mid, live in zip(ids, alive.tolist())]
+    m._idmap = IdMap.build(ids, len(m._alive))
     m._free = np.flatnonzero(~alive).tolist()
     m._code = {value: code for code, value in enumerate(meta["values"])}
     m._n, m._count, m._seq = n, int(alive.sum()), seq
