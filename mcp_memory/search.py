@@ -101,8 +101,8 @@ class Retriever:
         else:
             rows = self._best_rows(cos, bm25, top_bm25, limit,
                                    lambda r: r.state == "active" and r.kind in kinds and _in_scope(r, scope))
-        return self._rank(rows, query, qvec, cos, bm25, overlay, scope, kinds, limit, filters, threshold, predicate,
-                          vector_only)
+        return self._rank(rows, query, qvec, cos, bm25, overlay, scope, kinds, limit, filters=filters,
+                          threshold=threshold, predicate=predicate, vector_only=vector_only)
 
     def similar(self, queries: Sequence[str], vectors: Sequence[np.ndarray], scope: Scope, *, limit: int,
                 kinds: Sequence[str] = ("fact",)) -> list[list[Scored]]:
@@ -116,13 +116,13 @@ class Retriever:
             return [self.search(q, scope, kinds=kinds, limit=limit, vector=v, wait_index=False, vector_only=True)
                     for q, v in zip(queries, vectors)]
         rows = self.sql.get_memories([m for cos in found[0] for m in cos])
-        return [self._rank(rows, q, v, cos, {}, set(), scope, kinds, limit, None, None, None, True)
+        return [self._rank(rows, q, v, cos, {}, set(), scope, kinds, limit, vector_only=True)
                 for q, v, cos in zip(queries, vectors, found[0])]
 
     def _rank(self, rows: Mapping[str, MemoryRow], query: str, qvec: np.ndarray | None, cos: dict[str, float],
-              bm25: dict[str, float], overlay: set[str], scope: Scope, kinds: Sequence[str], limit: int,
-              filters: Mapping[str, Any] | None, threshold: float | None,
-              predicate: Callable[[MemoryRow], bool] | None, vector_only: bool) -> list[Scored]:
+              bm25: dict[str, float], overlay: set[str], scope: Scope, kinds: Sequence[str], limit: int, *,
+              filters: Mapping[str, Any] | None = None, threshold: float | None = None,
+              predicate: Callable[[MemoryRow], bool] | None = None, vector_only: bool = False) -> list[Scored]:
         """The fused scores of the candidates ``rows`` (those of ``cos``, ``bm25`` and ``overlay``
         among them) still active and in scope, best first."""
         top_bm25 = max(bm25.values(), default=0.0) or 1.0

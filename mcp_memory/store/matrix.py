@@ -17,6 +17,7 @@ and OpenAI's text-embedding-3 are trained so that a prefix is itself an embeddin
 ``COARSE_KEEP`` best rows, which are then scored on the whole vector: half the work, and the
 same top 10 as the one-stage scan for 99.9% of queries at 100k rows (top 40: 99.3%). Beyond
 ``ROUGH_FROM`` rows a first quarter of each vector first keeps the best ``ROUGH_SHARE`` of them.
+Several query vectors share one pass over the rows (`nearest_many`: the statements of one add).
 
 It costs ``row_bytes(dim)`` per row (~320 bytes with WordLlama's 256 dimensions, the row's id
 included); beyond ``max_rows`` active rows it is not kept and search uses LanceDB alone
