@@ -4,7 +4,7 @@ A list of str ids and a dict back to their slots cost ~170 bytes a row (17 MB at
 memories, 170 MB at 1M: more than a third of the matrix). Here the ids are one fixed-width
 bytes array (32 bytes for the uuid4 hex ids the server makes) and the way back is a sorted
 array of the ids' hashes with their slots, plus a small dict of the ids put since the last
-merge. Ids the array cannot hold as they are (longer than ``WIDE``, with a NUL, or not
+merge. Ids the array cannot hold as they are (empty, longer than ``WIDE``, with a NUL, or not
 ASCII) are kept in a dict of their own; there are normally none.
 
 Lookups compare the id itself after a hash match, so a hash collision costs a probe, never a
@@ -50,8 +50,8 @@ class IdMap:
     def _pack(self, ids: list[str], slots: Sequence[int] | np.ndarray, capacity: int) -> np.ndarray:
         """The fixed-width array holding ``ids`` at ``slots``; the odd ones go to the side dict."""
         joined = "".join(ids)
-        longest = max(map(len, ids), default=0)
-        if joined.isascii() and "\x00" not in joined and longest <= WIDE:  # the usual case, at C speed
+        longest, shortest = max(map(len, ids), default=0), min(map(len, ids), default=1)
+        if joined.isascii() and "\x00" not in joined and 0 < shortest and longest <= WIDE:  # the usual case
             self._width = max(self._width, longest)
             arr = np.zeros(capacity, f"S{self._width}")
             if ids:
@@ -64,7 +64,7 @@ class IdMap:
 
     def _put_bytes(self, arr: np.ndarray, slot: int, mid: str) -> np.ndarray:
         raw = mid.encode("utf-8")
-        if not mid.isascii() or b"\x00" in raw or len(raw) > WIDE:
+        if not raw or not mid.isascii() or b"\x00" in raw or len(raw) > WIDE:  # b"" marks a free slot
             self._odd[slot] = mid
             arr[slot] = b""
             return arr
