@@ -91,7 +91,7 @@ class WordLlamaEmbedder(Embedder):
         if not isinstance(table, np.ndarray) or table.dtype != np.float32:
             return
         try:
-            mapped = _safetensor(weights, "embedding.weight", "F16", table.shape)
+            mapped, pages = _float16_tensor(weights, "embedding.weight", table.shape)
             if not np.array_equal(mapped, table):
                 raise ValueError("not the table WordLlama loaded")
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -100,11 +100,8 @@ class WordLlamaEmbedder(Embedder):
             if np.array_equal(narrow, table):
                 self._model.embedding = narrow
             return
-        buffer = mapped.base
-        while isinstance(buffer, (np.ndarray, memoryview)):
-            buffer = buffer.base if isinstance(buffer, np.ndarray) else buffer.obj
-        if isinstance(buffer, mmap.mmap) and hasattr(buffer, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-            buffer.madvise(mmap.MADV_DONTNEED)  # the comparison read every page: drop them until needed
+        if hasattr(pages, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            pages.madvise(mmap.MADV_DONTNEED)  # the comparison read every page: drop them until needed
         self._model.embedding = mapped
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -115,19 +112,20 @@ class WordLlamaEmbedder(Embedder):
         return normalize(vectors)
 
 
-def _safetensor(path: Path, name: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A read-only view of one float16 tensor of a safetensors file, memory-mapped."""
+def _float16_tensor(path: Path, name: str, shape: tuple[int, ...]) -> tuple[np.ndarray, mmap.mmap]:
+    """A read-only view of one float16 tensor of a safetensors file, and the mapping under it."""
     with open(path, "rb") as f:
         size = struct.unpack("<Q", f.read(8))[0]
         meta = json.loads(f.read(size))[name]
-        if meta["dtype"] != dtype or tuple(meta["shape"]) != tuple(shape):
+        if meta["dtype"] != "F16" or tuple(meta["shape"]) != tuple(shape):
             raise ValueError(f"{name} is {meta['dtype']} {meta['shape']}")
         start, end = meta["data_offsets"]
         count = int(np.prod(shape))
         if end - start != count * 2:
             raise ValueError(f"{name} has {end - start} bytes")
-        view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    return np.frombuffer(view, np.dtype("<f2"), count=count, offset=8 + size + start).reshape(shape)
+        pages = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    view = np.frombuffer(pages, np.dtype("<f2"), count=count, offset=8 + size + start).reshape(shape)
+    return view, pages
 
 
 class OpenAIEmbedder(Embedder):

@@ -13,8 +13,8 @@ the same top 10 for 99% of queries, at 100k rows; tests/test_matrix.py). Scans c
 a time back to float32 and multiply there, as fast as a float32 scan.
 
 Beyond ``COARSE_FROM`` rows the scan is two-stage: the first half of every vector (WordLlama
-and OpenAI's text-embedding-3 are trained so that a prefix is itself an embedding) picks the
-``COARSE_KEEP`` best rows, which are then scored on the whole vector: half the work, and the
+and OpenAI's text-embedding-3 are trained so that a prefix is itself an embedding) picks at least
+the ``COARSE_KEEP`` best rows, which are then scored on the whole vector: half the work, and the
 same top 10 as the one-stage scan for 99.9% of queries at 100k rows (top 40: 99.3%). Beyond
 ``ROUGH_FROM`` rows a first quarter of each vector first keeps the best ``ROUGH_SHARE`` of them.
 Several query vectors share one pass over the rows (`nearest_many`: the statements of one add).
@@ -80,7 +80,6 @@ class VectorMatrix:
         # (the three-stage scan's first stage), the second quarter (with the first: the two-stage
         # scan's first stage), the second half; a short vector is kept whole
         self.bounds = (0, dim // 4, dim // 2, dim) if dim >= 64 else (0, dim)
-        self.head = self.bounds[-2]  # dimensions of a two-stage scan's first stage
         self.max_rows = max_rows
         self._mu = threading.Lock()
         self._loaded = False
