@@ -190,3 +190,21 @@ def test_an_index_left_in_small_pieces_is_compacted_by_the_next_process(tmp_path
         time.sleep(0.2)
     assert second.index.fragment_count() <= 2
     assert len(second.search("which city did the user visit", limit=50).hits) == FRAGMENTS_AT_START + 12
+
+
+def test_the_index_worker_applies_what_was_queued_when_it_began(make_service):
+    """During a burst of adds the worker writes what was queued when it began and rests before
+    the next write, instead of chasing each new add with a LanceDB version of its own."""
+    svc = make_service()
+    svc.search("the index is open")
+    svc.sync.stop()  # no worker: the outbox is applied by hand below
+    first = svc.add("The user drinks green tea", infer=False).events[0].id
+    mark = svc.sql.last_pending_seq()
+    second = svc.add("The user plays chess on Sundays", infer=False).events[0].id
+    assert [mid for _, mid in svc.sql.pending_index()] == [first, second]
+    assert svc.sync.drain(upto=mark) == 1
+    assert [mid for _, mid in svc.sql.pending_index()] == [second]
+    assert first in svc.index.ids() and second not in svc.index.ids()
+    assert svc.sync.drain() == 1
+    assert not svc.sql.has_pending_index()
+    assert {first, second} <= svc.index.ids()

@@ -289,6 +289,9 @@ class SQLStore:
         return [(r[0], r[1]) for r in self.conn.execute(
             f"SELECT seq, memory_id FROM index_queue WHERE seq > ? ORDER BY seq {order} LIMIT ?", (after, limit))]
 
+    def last_pending_seq(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM index_queue").fetchone()[0]
+
     def pending_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM index_queue").fetchone()[0]
 

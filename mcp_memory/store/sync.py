@@ -42,6 +42,7 @@ KEEP_VERSIONS_FOR = timedelta(seconds=3)  # readers check for the latest version
 FRAGMENTS_AT_START = 8           # more data files than this at start: compact first (3x slower searches seen)
 COMPACT_WHEN_IDLE_FOR = 6.0      # after a burst, once quiet: fold everything and drop old versions
 GATHER_SECONDS = 0.02            # after a write, wait this long before applying it (searches apply it at once)
+PACE_MAX_SECONDS = 0.25          # during a burst, the worker rests as long as its last index write took, up to this
 MESSAGE_BATCH = 512              # logged messages embedded per write
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -127,28 +128,35 @@ class IndexSync:
         return self._idle.wait(timeout)
 
     def _run(self) -> None:
+        took = 0.0
         while not self._stop.is_set():
             told = self._wake.wait(POLL_SECONDS)
             self._wake.clear()
             if told:  # a write just committed: let its caller's reply go out first, and gather the
-                self._stop.wait(GATHER_SECONDS)  # writes that follow into the same index write
+                # writes that follow into the same index write. During a burst of writes, rest as long
+                # as the last index write took: LanceDB then writes at most about half the time (its
+                # work competes with the tool calls for the cores), in batches that grow with its cost.
+                self._stop.wait(max(GATHER_SECONDS, min(took, PACE_MAX_SECONDS)))
             if self._stop.is_set():
                 break
+            started = time.monotonic()
             try:
-                self.drain(wait=True)
+                self.drain(wait=True, upto=self.sql.last_pending_seq())
                 self._maybe_compact()
                 self.embed_messages()
             except Exception:
                 log.exception("updating the search index failed; will retry")
                 self._stop.wait(1.0)
             finally:
+                took = time.monotonic() - started
                 if not self._wake.is_set():
                     self._idle.set()
 
     # -- applying the outbox ---------------------------------------------------------------
-    def drain(self, wait: bool = True, timeout: float = 60.0) -> int:
-        """Apply pending index work. With ``wait=False`` return at once if another process
-        or thread is applying it already (it will finish the job)."""
+    def drain(self, wait: bool = True, timeout: float = 60.0, upto: int | None = None) -> int:
+        """Apply pending index work (up to outbox position ``upto``, if given: not what is
+        queued meanwhile). With ``wait=False`` return at once if another process or thread is
+        applying it already (it will finish the job)."""
         if not self.sql.has_pending_index():
             return 0
         self.index.wait_open()  # never hold the writer lock while the index is still opening
@@ -157,14 +165,15 @@ class IndexSync:
                 raise StoreError("timed out waiting for the search index writer lock")
             return 0
         try:
-            return self._drain_locked()
+            return self._drain_locked(upto)
         finally:
             self.lock.release()
 
-    def _drain_locked(self) -> int:
+    def _drain_locked(self, upto: int | None = None) -> int:
         applied, seen_seq = 0, 0
         while True:
-            pending = [(seq, mid) for seq, mid in self.sql.pending_index(BATCH, after=seen_seq)]
+            pending = [(seq, mid) for seq, mid in self.sql.pending_index(BATCH, after=seen_seq)
+                       if upto is None or seq <= upto]
             if not pending:
                 return applied
             seen_seq = pending[-1][0]
