@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 CACHE_FILE = "handshake-cache.json"
 MODERN_META = "io.modelcontextprotocol/"
 DRAIN_SECONDS = 30.0
+DIRECT_WRITE_BYTES = 16384  # replies up to this size are written from the event loop (a pipe holds 64 KiB)
 _EOF = object()
 
 
@@ -165,6 +166,39 @@ class _InFlight:
             return len(self._ids)
 
 
+class _Inbox:
+    """The client's lines, read by a thread: into a queue while the SDK loads, then straight
+    into the event loop (a line then reaches the SDK without a thread hop)."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue()  # also carries the SDK loader's _Ready
+        self._mu = threading.Lock()
+        self._loop: Any = None
+        self._live: Any = None
+
+    def put(self, item: Any) -> None:
+        with self._mu:
+            if self._loop is None:
+                self.queue.put(item)
+            else:
+                self._loop.call_soon_threadsafe(self._live.put_nowait, item)
+
+    def attach(self) -> Any:
+        """From inside the event loop: the asyncio queue that now receives the lines, holding
+        those not yet taken from the thread queue, in order."""
+        import asyncio
+
+        live: asyncio.Queue[Any] = asyncio.Queue()
+        with self._mu:
+            while True:
+                try:
+                    live.put_nowait(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._loop, self._live = asyncio.get_running_loop(), live
+        return live
+
+
 class _Lines:
     """What the SDK reads as stdin: the lines held during start-up, then the live ones.
 
@@ -172,22 +206,33 @@ class _Lines:
     answered before reporting end of file: the SDK drops the replies of requests still
     running when its input ends (their writes are made, but never acknowledged)."""
 
-    def __init__(self, held: list[Any], live: queue.Queue[Any], inflight: _InFlight) -> None:
+    def __init__(self, held: list[Any], inbox: _Inbox, inflight: _InFlight) -> None:
         self._held = held
-        self._live = live
+        self._inbox = inbox
+        self._live: Any = None
         self._inflight = inflight
         self._done = False
 
-    def readline(self) -> str:
+    def __aiter__(self) -> _Lines:
+        return self
+
+    async def __anext__(self) -> str:
         if self._done:
-            return ""
-        item = self._held.pop(0) if self._held else self._live.get()
+            raise StopAsyncIteration
+        if self._held:
+            item = self._held.pop(0)
+        else:
+            if self._live is None:
+                self._live = self._inbox.attach()
+            item = await self._live.get()
         if item is _EOF:
             self._done = True
-            left = self._inflight.wait_empty(DRAIN_SECONDS)
+            import anyio.to_thread
+
+            left = await anyio.to_thread.run_sync(self._inflight.wait_empty, DRAIN_SECONDS)
             if left:
                 log.warning("stdin closed; %d requests still running after %ss are abandoned", left, DRAIN_SECONDS)
-            return ""
+            raise StopAsyncIteration
         text = item.decode("utf-8", errors="replace")
         try:
             self._inflight.received(json.loads(text))
@@ -195,12 +240,13 @@ class _Lines:
             pass  # the SDK answers malformed input itself
         return text
 
-    def close(self) -> None:
-        pass
-
 
 class _Wire:
-    """What the SDK writes as stdout: the wire, minus its reply to the request answered early."""
+    """What the SDK writes as stdout: the wire, minus its reply to the request answered early.
+
+    Replies are written from the event loop itself: a line into a pipe the client reads takes
+    microseconds, less than a hand-off to a worker thread. A large one goes through a thread,
+    so that a client slow to read cannot hold up the loop while the pipe is full."""
 
     def __init__(self, out: BinaryIO, inflight: _InFlight, early: dict[str, Any] | None, key: str | None,
                  cache: HandshakeCache, first_id: Any) -> None:
@@ -211,7 +257,7 @@ class _Wire:
         self._cache = cache
         self._first_id = first_id  # the opening request's id: its reply fills the cache on a miss
 
-    def write(self, text: str) -> int:
+    async def write(self, text: str) -> int:
         try:
             message = json.loads(text)
         except ValueError:
@@ -227,34 +273,40 @@ class _Wire:
             if self._early is not None:
                 self._inflight.answered(message)
                 return len(text)  # the client already has its answer
-        self._out.write(text.encode("utf-8"))
-        self._out.flush()
+        data = text.encode("utf-8")
+        if len(data) <= DIRECT_WRITE_BYTES:
+            self._send(data)
+        else:
+            import anyio.to_thread
+
+            await anyio.to_thread.run_sync(self._send, data)
         self._inflight.answered(message)  # after the write: end of input waits for the reply to be out
         return len(text)
 
-    def flush(self) -> None:
+    def _send(self, data: bytes) -> None:
+        self._out.write(data)
         self._out.flush()
 
-    def close(self) -> None:
-        pass
+    async def flush(self) -> None:
+        pass  # every write is flushed
 
 
-def _read(wire_in: BinaryIO, lines: queue.Queue[Any]) -> None:
+def _read(wire_in: BinaryIO, inbox: _Inbox) -> None:
     try:
         for line in iter(wire_in.readline, b""):
-            lines.put(line)
+            inbox.put(line)
     except (OSError, ValueError) as exc:
         log.info("stdin failed: %s", exc)
-    lines.put(_EOF)
+    inbox.put(_EOF)
 
 
-def _load(settings: Settings, service: Any, instructions: str, lines: queue.Queue[Any]) -> None:
+def _load(settings: Settings, service: Any, instructions: str, inbox: _Inbox) -> None:
     try:
         from mcp_memory.server import build_server
 
-        lines.put(_Ready(server=build_server(settings, service, instructions=instructions)))
+        inbox.put(_Ready(server=build_server(settings, service, instructions=instructions)))
     except BaseException as exc:  # reported by the main thread
-        lines.put(_Ready(error=exc))
+        inbox.put(_Ready(error=exc))
 
 
 def serve(settings: Settings) -> None:
@@ -263,12 +315,12 @@ def serve(settings: Settings) -> None:
     from mcp_memory.service import MemoryService
 
     wire_in, wire_out = _claim_wire()
-    lines: queue.Queue[Any] = queue.Queue()
-    threading.Thread(target=_read, args=(wire_in, lines), name="mcp-memory-stdin", daemon=True).start()
+    inbox = _Inbox()
+    threading.Thread(target=_read, args=(wire_in, inbox), name="mcp-memory-stdin", daemon=True).start()
 
     service = MemoryService(settings)
     text = instructions_mod.build(settings, service)
-    threading.Thread(target=_load, args=(settings, service, text, lines), name="mcp-memory-sdk",
+    threading.Thread(target=_load, args=(settings, service, text, inbox), name="mcp-memory-sdk",
                      daemon=True).start()
     cache = HandshakeCache(settings.data_dir / CACHE_FILE, sdk_fingerprint(settings.profile))
 
@@ -277,7 +329,7 @@ def serve(settings: Settings) -> None:
     key: str | None = None
     first_id: Any = None
     while True:
-        item = lines.get()
+        item = inbox.queue.get()
         if isinstance(item, _Ready):
             ready = item
             break
@@ -302,14 +354,13 @@ def serve(settings: Settings) -> None:
     import anyio
 
     inflight = _InFlight()
-    anyio.run(_run, ready.server, _Lines(held, lines, inflight), _Wire(wire_out, inflight, early, key, cache, first_id))
+    anyio.run(_run, ready.server, _Lines(held, inbox, inflight), _Wire(wire_out, inflight, early, key, cache, first_id))
     wire_out.flush()
 
 
 async def _run(server: Any, stdin: _Lines, stdout: _Wire) -> None:
-    import anyio
     from mcp.server.stdio import stdio_server
 
-    async with stdio_server(stdin=anyio.wrap_file(stdin), stdout=anyio.wrap_file(stdout)) as (read, write):
+    async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):  # type: ignore[arg-type]
         lowlevel = server._lowlevel_server
         await lowlevel.run(read, write, lowlevel.create_initialization_options())
