@@ -111,7 +111,7 @@ class Retriever:
         self.sync.wait_ready()
         matrix = self._matrix() if len(queries) > 1 else None
         found = None if matrix is None else matrix.nearest_many(
-            vectors, scope, kinds, max(limit * CANDIDATES_PER_HIT, DUPLICATE_CANDIDATES))
+            vectors, scope, kinds, max(limit * CANDIDATES_PER_HIT, DUPLICATE_CANDIDATES), quick=True)
         if found is None:
             return [self.search(q, scope, kinds=kinds, limit=limit, vector=v, wait_index=False, vector_only=True)
                     for q, v in zip(queries, vectors)]
@@ -184,7 +184,7 @@ class Retriever:
         if counts is not None and counts[0] and query.strip():  # the full-text query runs meanwhile
             share = counts[0] / max(counts[1], 1)
             text = self._pool().submit(self._retrying, lambda: self._text(query, scope, kinds, where, k, share))
-        near = matrix.nearest(qvec, scope, kinds, k)
+        near = matrix.nearest(qvec, scope, kinds, k, quick=vector_only)
         bm25 = text.result() if text is not None else {}
         if near is None:  # the store outgrew the matrix just now
             return *self._lance_candidates(query, qvec, where, k, vector_only), False

@@ -93,6 +93,28 @@ def test_staged_scan_finds_the_exact_nearest(tmp_path: Path, rough_from: int):
     assert sum(overlap) / len(overlap) >= 0.95
 
 
+def test_a_quick_scan_finds_the_near_duplicates_an_exact_one_finds(tmp_path: Path):
+    """The add path's duplicate checks scan in three stages keeping fewer rows (`quick`): the
+    close rows they look for are found all the same."""
+    sql, matrix, embedder = _matrix(tmp_path, 3000, max_rows=10_000, coarse_from=100, rough_from=10**9)
+    exact = VectorMatrix(sql, matrix.dim, max_rows=10_000, coarse_from=10**9)
+    matrix.load()
+    exact.load()
+    statements = [f"{fact} (note {i})" for i, fact in enumerate(FACTS)] + QUERIES
+    overlap, close = [], 0
+    for v in embedder.embed_batch(statements):
+        for scope in (Scope(user_id="u2"), Scope()):
+            a = matrix.nearest(v, scope, ("fact",), 16, quick=True)
+            b = exact.nearest(v, scope, ("fact",), 16)
+            assert a is not None and b is not None
+            overlap.append(len(set(list(a.cosines)[:4]) & set(list(b.cosines)[:4])) / 4)
+            for mid, c in b.cosines.items():
+                if c >= 0.8:
+                    close += 1
+                    assert mid in a.cosines and abs(a.cosines[mid] - c) < 1e-5
+    assert close > 100 and sum(overlap) / len(overlap) >= 0.95
+
+
 def test_int8_rows_give_float32_cosines_and_top_hits(tmp_path: Path):
     sql, matrix, embedder = _matrix(tmp_path, 2000, max_rows=10_000, coarse_from=10**9)
     matrix.load()
