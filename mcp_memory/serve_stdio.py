@@ -181,7 +181,10 @@ class _Inbox:
             if self._loop is None:
                 self.queue.put(item)
             else:
-                self._loop.call_soon_threadsafe(self._live.put_nowait, item)
+                try:
+                    self._loop.call_soon_threadsafe(self._live.put_nowait, item)
+                except RuntimeError:  # the loop has ended (the server is exiting): nobody reads on
+                    pass
 
     def attach(self) -> Any:
         """From inside the event loop: the asyncio queue that now receives the lines, holding

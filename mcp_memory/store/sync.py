@@ -128,27 +128,30 @@ class IndexSync:
         return self._idle.wait(timeout)
 
     def _run(self) -> None:
-        took = 0.0
+        took, ended = 0.0, 0.0  # the last drain's duration and end
         while not self._stop.is_set():
             told = self._wake.wait(POLL_SECONDS)
             self._wake.clear()
             if told:  # a write just committed: let its caller's reply go out first, and gather the
-                # writes that follow into the same index write. During a burst of writes, rest as long
-                # as the last index write took: LanceDB then writes at most about half the time (its
-                # work competes with the tool calls for the cores), in batches that grow with its cost.
-                self._stop.wait(max(GATHER_SECONDS, min(took, PACE_MAX_SECONDS)))
+                # writes that follow into the same index write. Within a burst of writes (more came
+                # while the last drain ran), rest as long as that drain took: LanceDB then writes at
+                # most about half the time (its work competes with the tool calls for the cores),
+                # in batches that grow with its cost.
+                burst = time.monotonic() - ended < PACE_MAX_SECONDS
+                self._stop.wait(max(GATHER_SECONDS, min(took, PACE_MAX_SECONDS) if burst else 0.0))
             if self._stop.is_set():
                 break
-            started = time.monotonic()
             try:
+                started = time.monotonic()
                 self.drain(wait=True, upto=self.sql.last_pending_seq())
+                ended = time.monotonic()
+                took = ended - started
                 self._maybe_compact()
                 self.embed_messages()
             except Exception:
                 log.exception("updating the search index failed; will retry")
                 self._stop.wait(1.0)
             finally:
-                took = time.monotonic() - started
                 if not self._wake.is_set():
                     self._idle.set()
 
