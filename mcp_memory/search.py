@@ -109,7 +109,7 @@ class Retriever:
         """`search(vector_only=True, wait_index=False)` for several queries with their vectors, in one
         pass over the matrix and one read of the rows (the add path's duplicate checks)."""
         self.sync.wait_ready()
-        matrix = self._matrix() if len(queries) > 1 else None
+        matrix = self._matrix()
         found = None if matrix is None else matrix.nearest_many(
             vectors, scope, kinds, max(limit * CANDIDATES_PER_HIT, DUPLICATE_CANDIDATES), quick=True)
         if found is None:
