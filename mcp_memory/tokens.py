@@ -13,7 +13,6 @@ import logging
 import math
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -30,11 +29,11 @@ def _get() -> Any:
         if not _loaded:
             _loaded = True
             try:
-                import wordllama
                 from tokenizers import Tokenizer
 
-                path = Path(wordllama.__file__).parent / "tokenizers" / "l2_supercat_tokenizer_config.json"
-                _tokenizer = Tokenizer.from_file(str(path))
+                from mcp_memory.embeddings import WORDLLAMA_TOKENIZER, wordllama_file
+
+                _tokenizer = Tokenizer.from_file(str(wordllama_file(WORDLLAMA_TOKENIZER)))
             except Exception as exc:  # the approximation is documented and tested
                 log.warning("token counting falls back to %s characters per token (%s)", CHARS_PER_TOKEN, exc)
         return _tokenizer

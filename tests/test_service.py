@@ -211,7 +211,7 @@ def test_embedder_mismatch_is_a_clear_error_with_the_fix(make_service, data_dir)
     other.close()
 
 
-def test_wordllama_vectors_are_bit_identical_with_its_float16_table():
+def test_wordllama_vectors_are_bit_identical_with_wordllamas_own():
     import numpy as np
     from wordllama import WordLlama
 
@@ -219,10 +219,16 @@ def test_wordllama_vectors_are_bit_identical_with_its_float16_table():
     from mcp_memory.embeddings import WordLlamaEmbedder, normalize
 
     ours = WordLlamaEmbedder()
-    table = ours._model.embedding
+    table = ours._table
     assert table.dtype == np.float16  # half the memory of WordLlama's float32 copy ...
     assert not table.flags.owndata and not table.flags.writeable  # ... mapped read-only from the wheel
     reference = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
     assert reference.embedding.dtype == np.float32
-    texts = ["I'm planning a trip to Tokyo", "", "x" * 3000, "Ünïcödé ✓ and numbers 12345", "a b c"]
+    texts = ["I'm planning a trip to Tokyo", "", "x" * 3000, "Ünïcödé ✓ and numbers 12345", "a b c",
+             "  leading and trailing spaces  ", "tabs\tand\nnewlines", "日本語のテキスト", "🙂🙃 emoji",
+             "Caroline went to the LGBTQ support group on 7 May 2023."]
+    texts += [f"memory number {i}: the user likes item {i * 7} and colour {i % 5}" for i in range(150)]
     assert np.array_equal(ours.embed_batch(texts), normalize(reference.embed(texts, norm=False)))
+    # one at a time too (no padding): the same vectors
+    assert np.array_equal(ours.embed_batch(texts[:3]), normalize(reference.embed(texts[:3], norm=False)))
+    assert all(np.array_equal(ours.embed(t), normalize(reference.embed([t], norm=False))[0]) for t in texts[:12])
