@@ -177,8 +177,13 @@ def test_matrix_starts_from_its_file_copy_and_catches_up(tmp_path: Path):
     file = tmp_path / "matrix.npz"
     sql, first, embedder = _matrix(tmp_path, 300, max_rows=10_000, file=file, file_min_rows=10)
     first.load()
+    with sql.write() as conn:  # a free slot in the copy
+        conn.execute("UPDATE memories SET state = 'deleted' WHERE id = 'm5'")
+    assert first.nearest(embedder.embed("bees"), Scope(), ("fact",), 3) is not None and first.rows == 299
+    legacy = tmp_path / "vector-matrix.npz"  # format 1's copy: replaced
+    legacy.write_bytes(b"old")
     assert first.source == "sqlite" and first.needs_saving and first.save() and file.exists()
-    assert not first.needs_saving
+    assert not first.needs_saving and not legacy.exists()
     vec = np.asarray(embedder.embed("Gustav keeps bees"), np.float32).tobytes()
     with sql.write() as conn:  # changes after the copy was written
         conn.execute("UPDATE memories SET state = 'deleted' WHERE id = 'm0'")
@@ -187,7 +192,7 @@ def test_matrix_starts_from_its_file_copy_and_catches_up(tmp_path: Path):
                      "VALUES ('new', 'fact', 'Gustav keeps bees', 'hnew', 'u1', 'active', ?, 'x', 'x')", (vec,))
     second = VectorMatrix(sql, first.dim, max_rows=10_000, file=file, file_min_rows=10)
     second.load()
-    assert second.source == "file" and second.rows == 300
+    assert second.source == "file" and second.rows == 299 and second._idmap.slot("m5") is None
     fresh = VectorMatrix(sql, first.dim, max_rows=10_000)
     fresh.load()
     _same_answers(second, fresh, embedder)

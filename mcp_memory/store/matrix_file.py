@@ -9,6 +9,12 @@ dimensions, a change-log position SQLite still holds with the same row there, an
 changes since are applied, as many rows as SQLite holds active with a sample of its ids among
 them; otherwise the matrix loads from SQLite as before. Erasing for good (`purge`, `forget`)
 removes it, since it may still hold vectors of deleted memories.
+
+The file is a JSON header (the matrix's metadata, and where each array lies) followed by the
+arrays' raw bytes, each at a 64-byte boundary. Reading it is a read straight into each of the
+matrix's arrays, and the id map is rebuilt from the stored array of ids without making a Python
+string of each (`IdMap.from_array`): at 1M rows, 0.3 s instead of 1.5 s for format 1 (an .npz
+whose ids were one text), and the reads release the GIL that start-up's imports need.
 """
 
 from __future__ import annotations
@@ -17,21 +23,25 @@ import json
 import logging
 import os
 import sqlite3
+import struct
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from mcp_memory.store.idmap import IdMap, ids_of
+from mcp_memory.store.idmap import IdMap
 
 if TYPE_CHECKING:
     from mcp_memory.store.matrix import VectorMatrix
 
 log = logging.getLogger(__name__)
 
-FILE = "vector-matrix.npz"
-FORMAT = 1
+FILE = "vector-matrix.bin"
+LEGACY_FILE = "vector-matrix.npz"  # format 1 (an .npz whose ids were text): removed when a new file is written
+FORMAT = 2
+MAGIC = b"mcp-memory vector matrix\n"
+ALIGN = 64
 SAMPLE = 32  # ids checked against SQLite after a load from the file
 
 
@@ -40,10 +50,8 @@ def path_in(data_dir: Path) -> Path:
 
 
 def remove(data_dir: Path) -> None:
-    try:
-        path_in(data_dir).unlink()
-    except FileNotFoundError:
-        pass
+    for name in (FILE, LEGACY_FILE):
+        (data_dir / name).unlink(missing_ok=True)
 
 
 def snapshot(m: VectorMatrix) -> dict[str, Any] | None:
@@ -63,62 +71,100 @@ def snapshot(m: VectorMatrix) -> dict[str, Any] | None:
 
 def write(snap: dict[str, Any], path: Path) -> bool:
     """Write a snapshot next to the database, atomically; False if it cannot be written."""
-    ids = ids_of(*snap["ids"])
-    text = "\n".join(i if i is not None else "" for i in ids)
-    if text.count("\n") != max(len(ids) - 1, 0):  # an id with a line break: no copy (never seen)
-        return False
-    blob = np.frombuffer(text.encode(), np.uint8)
+    ids, odd = snap["ids"]
+    arrays = {**{f"part{i}": p for i, p in enumerate(snap["parts"])}, "s": snap["s"], "codes": snap["codes"],
+              "alive": snap["alive"], "ids": ids}
+    layout, at = {}, 0
+    for name, a in arrays.items():
+        layout[name] = [a.dtype.str, list(a.shape), at]
+        at = _aligned(at + a.nbytes)
+    header = json.dumps({"meta": snap["meta"], "arrays": layout, "odd": {str(k): v for k, v in odd.items()}}).encode()
     fd, tmp = tempfile.mkstemp(prefix=".matrix-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            parts = {f"part{i}": p for i, p in enumerate(snap["parts"])}
-            np.savez(f, s=snap["s"], codes=snap["codes"], alive=snap["alive"], ids=blob,
-                     meta=np.array(json.dumps(snap["meta"])), **parts)
+            f.write(MAGIC + struct.pack("<Q", len(header)) + header)
+            base = _aligned(f.tell())
+            for name, a in arrays.items():
+                f.seek(base + layout[name][2])
+                f.write(_bytes(np.ascontiguousarray(a)))
         os.replace(tmp, path)
-        return True
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    (path.parent / LEGACY_FILE).unlink(missing_ok=True)  # format 1's file, never read again
+    return True
 
 
 def read(m: VectorMatrix, path: Path, conn: sqlite3.Connection) -> bool:
     """Fill the matrix from the file if it fits the store at the change-log position it was
-    written at (the caller then applies the changes since and calls `verify`)."""
+    written at (the caller then applies the changes since and calls `verify`). Arrays are read
+    straight into the matrix's own (no copy, and the reads release the GIL)."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
+        with open(path, "rb", buffering=0) as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                return False
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+            meta, layout = header["meta"], header["arrays"]
             if (meta.get("format"), meta.get("dim"), meta.get("bounds")) != (FORMAT, m.dim, list(m.bounds)):
                 return False
             seq, high = meta["seq"], conn.execute("SELECT max(seq) FROM memory_changes").fetchone()[0] or 0
             row = conn.execute("SELECT memory_id FROM memory_changes WHERE seq = ?", (seq,)).fetchone()
             if seq > high or (row is not None and row[0] != meta["seq_id"]) or meta["count"] > m.max_rows:
                 return False
-            parts = [z[f"part{i}"] for i in range(len(m.bounds) - 1)]
-            s, codes, alive = z["s"], z["codes"], z["alive"]
-            ids = z["ids"].tobytes().decode().split("\n") if len(s) else []
+            return _fill(m, f, _aligned(f.tell()), meta, layout, {int(k): v for k, v in header["odd"].items()})
     except FileNotFoundError:
         return False
     except Exception as exc:  # torn or foreign file: load from SQLite instead
         log.info("vector matrix file %s not used: %s", path, exc)
         return False
-    n = len(ids)
-    if any(len(p) != n for p in parts) or not (len(s) == len(alive) == codes.shape[1] == n):
-        return False
+
+
+def _fill(m: VectorMatrix, f: BinaryIO, base: int, meta: dict[str, Any], layout: dict[str, Any],
+          odd: dict[int, str]) -> bool:
     from mcp_memory.store.matrix import headroom
 
-    m._reset(n + headroom(n))
-    for mine, p in zip(m._parts, parts):
-        mine[:n] = p
-    m._s[:n], m._alive[:n] = s, alive
-    for f, c in enumerate(codes):
-        m._codes[f][:n] = c
-    if not alive.all():
-        ids = [mid if live else None for mid, live in zip(ids, alive.tolist())]
-    m._idmap = IdMap.build(ids, len(m._alive))
+    n = layout["s"][1][0]
+    cap = n + headroom(n)
+    m._reset(cap)
+    ids = np.zeros(cap, np.dtype(layout["ids"][0]))
+    if ids.dtype.kind != "S":
+        return False
+    targets = {**{f"part{i}": p[:n] for i, p in enumerate(m._parts)}, "s": m._s[:n], "alive": m._alive[:n],
+               "ids": ids[:n]}
+    for name, target in targets.items():
+        _read_into(f, base, layout[name], target)
+    codes = np.empty((len(m._codes), n), m._codes[0].dtype)
+    _read_into(f, base, layout["codes"], codes)
+    for mine, c in zip(m._codes, codes):
+        mine[:n] = c
+    alive = m._alive[:n]
+    if not alive.all():  # a free slot holds no id
+        ids[:n][~alive] = b""
+        odd = {slot: mid for slot, mid in odd.items() if alive[slot]}
+    m._idmap = IdMap.from_array(ids, n, odd)
     m._free = np.flatnonzero(~alive).tolist()
     m._code = {value: code for code, value in enumerate(meta["values"])}
-    m._n, m._count, m._seq = n, int(alive.sum()), seq
+    m._n, m._count, m._seq = n, int(alive.sum()), meta["seq"]
     return True
+
+
+def _read_into(f: BinaryIO, base: int, spec: list[Any], target: np.ndarray) -> None:
+    dtype, shape, at = spec
+    if np.dtype(dtype) != target.dtype or tuple(shape) != target.shape:
+        raise ValueError(f"an array is {dtype} {shape}, expected {target.dtype.str} {list(target.shape)}")
+    f.seek(base + at)
+    view = _bytes(target)
+    got = f.readinto(view)
+    if got != len(view):
+        raise ValueError(f"the file ends early ({got} of {len(view)} bytes)")
+
+
+def _bytes(a: np.ndarray) -> memoryview:
+    return memoryview(a.reshape(-1).view(np.uint8))
+
+
+def _aligned(at: int) -> int:
+    return -(-at // ALIGN) * ALIGN
 
 
 def verify(m: VectorMatrix, conn: sqlite3.Connection) -> bool:
