@@ -41,6 +41,7 @@ from _common import (  # noqa: E402
 
 from mcp_memory.config import Settings  # noqa: E402
 from mcp_memory.service import MemoryService  # noqa: E402
+from mcp_memory.store.matrix_file import path_in  # noqa: E402
 
 IDLE_S = 3.0  # RSS is read this long after the last search (the server gives freed heap back when idle)
 TARGETS = {  # issue 6, "Speed and footprint"
@@ -115,7 +116,7 @@ def over_mcp(data_dir: Path, queries: list[str], adds: list[str], reps: dict[str
              log: Path) -> dict[str, Any]:
     env = server_env(data_dir)
     init, first = [], []
-    matrix_file = (data_dir / "vector-matrix.npz").exists()  # written by the in-process run before
+    matrix_file = path_in(data_dir).exists()  # written by the in-process run before
     for _ in range(reps["startup"]):
         with StdioMCP(server_argv(), env, stderr_path=log) as c:
             c.initialize()

@@ -10,14 +10,16 @@ stack it imports eagerly), and clients launch a new server for every session. So
    the server, while this one reads core memory for the `instructions`.
 3. The client's opening request (`initialize`, or `server/discover` on 2026-07-28
    connections) is answered at once when the SDK's own answer to that request is in the
-   handshake cache (written by the previous start with the same package, SDK and
-   profile; the instructions are always the current ones).
+   handshake cache (written by the previous start with the same package, SDK, profile
+   and default user; the instructions are always the current ones). Once it was, the
+   first pages of `tools/list` and `prompts/list` are answered from the cache too: the
+   client learns the tools ~1 s before the SDK could tell it, while the store opens.
 4. When the SDK is ready, everything the client sent is replayed into it, in order,
-   then the live stream follows. The SDK's reply to the request answered early is not
-   sent again: it is compared with the early answer, and a difference refreshes the
-   cache and is logged, so a stale cache costs at most one slightly wrong reply.
+   then the live stream follows. The SDK's replies to the requests answered early are
+   not sent again: each is compared with the early answer, and a difference refreshes
+   the cache and is logged, so a stale cache costs at most one slightly wrong reply.
 
-Everything after the opening reply is the SDK's own stdio server and session.
+Everything after that is the SDK's own stdio server and session.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 CACHE_FILE = "handshake-cache.json"
 MODERN_META = "io.modelcontextprotocol/"
 DRAIN_SECONDS = 30.0
+LISTS = ("tools/list", "prompts/list")  # fixed by the package, the SDK and the profile: cached too
 DIRECT_WRITE_BYTES = 16384  # replies up to this size are written from the event loop (a pipe holds 64 KiB)
 _EOF = object()
 
@@ -59,14 +62,16 @@ def _claim_wire() -> tuple[BinaryIO, BinaryIO]:
     return os.fdopen(wire_in, "rb"), os.fdopen(wire_out, "wb")
 
 
-def sdk_fingerprint(profile: str) -> str:
+def sdk_fingerprint(settings: Settings) -> str:
+    """What the cached replies depend on: the package, the SDK, the profile (which tools are
+    registered) and the default user (named in a tool's description)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         sdk = f"{version('mcp')}+{version('mcp-types')}"
     except PackageNotFoundError:
         sdk = "unknown"
-    return f"mcp-memory {__version__}; mcp {sdk}; profile {profile}"
+    return f"mcp-memory {__version__}; mcp {sdk}; profile {settings.profile}; user {settings.default_user_id}"
 
 
 class HandshakeCache:
@@ -106,9 +111,18 @@ class HandshakeCache:
                 return f"server/discover {meta[MODERN_META + 'protocolVersion']}"
         return None
 
-    def reply(self, message: dict[str, Any], instructions: str) -> dict[str, Any] | None:
-        key = self.key(message)
-        result = self._entries.get(key) if key else None
+    @staticmethod
+    def list_key(message: dict[str, Any], opening: str | None) -> str | None:
+        """The cache key of a first-page list request on a connection opened by ``opening``."""
+        if opening is None or message.get("method") not in LISTS or not isinstance(message.get("id"), (int, str)):
+            return None
+        params = message.get("params")
+        if params is None or (isinstance(params, dict) and set(params) <= {"_meta"}):
+            return f"{message['method']} after {opening}"
+        return None
+
+    def reply(self, message: dict[str, Any], key: str, instructions: str) -> dict[str, Any] | None:
+        result = self._entries.get(key)
         if not isinstance(result, dict):
             return None
         result = dict(result)
@@ -129,6 +143,61 @@ class HandshakeCache:
             os.replace(tmp, self.path)  # atomic: servers starting together never read half a file
         except OSError as exc:
             log.info("could not write the handshake cache %s: %s", self.path, exc)
+
+
+class _Early:
+    """The requests answered from the handshake cache before the SDK is loaded (the opening
+    request, then first-page `tools/list` / `prompts/list` once the opening was answered so),
+    and those whose SDK reply should fill the cache: by id, the cache key and the early reply."""
+
+    def __init__(self, cache: HandshakeCache, instructions: str) -> None:
+        self._cache = cache
+        self._instructions = instructions
+        self._opening: str | None = None  # the opening request's cache key
+        self._seen_opening = False
+        self._answered_opening = False
+        self._mu = threading.Lock()
+        self._watch: dict[str, tuple[str, dict[str, Any] | None]] = {}
+
+    def answer(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """A request received before the SDK is loaded: its reply from the cache, if it may be
+        answered now (the first request is the opening one)."""
+        if not self._seen_opening:
+            self._seen_opening = True
+            key = self._opening = self._cache.key(message)
+        else:
+            key = self._cache.list_key(message, self._opening)
+            if not self._answered_opening:
+                self._watch_for(message, key, None)
+                return None
+        reply = self._cache.reply(message, key, self._instructions) if key else None
+        self._answered_opening = self._answered_opening or (reply is not None and key == self._opening)
+        self._watch_for(message, key, reply)
+        return reply
+
+    def observe(self, message: Any) -> None:
+        """A request reaching the SDK: a list request's reply will fill the cache."""
+        if isinstance(message, dict) and "method" in message and "id" in message:
+            self._watch_for(message, self._cache.list_key(message, self._opening), None)
+
+    def _watch_for(self, message: dict[str, Any], key: str | None, reply: dict[str, Any] | None) -> None:
+        if key is not None:
+            with self._mu:
+                self._watch.setdefault(json.dumps(message["id"]), (key, reply))
+
+    def sdk_reply(self, message: dict[str, Any]) -> bool:
+        """The SDK's reply to a watched request fills or refreshes the cache; True if the client
+        already has it (from the cache)."""
+        with self._mu:
+            entry = self._watch.pop(json.dumps(message["id"]), None)
+        if entry is None:
+            return False
+        key, early = entry
+        if "result" in message and message != early:
+            if early is not None:
+                log.warning("the early reply to %s differed from the SDK's; the handshake cache is refreshed", key)
+            self._cache.store(key, message)
+        return early is not None
 
 
 class _InFlight:
@@ -209,11 +278,12 @@ class _Lines:
     answered before reporting end of file: the SDK drops the replies of requests still
     running when its input ends (their writes are made, but never acknowledged)."""
 
-    def __init__(self, held: list[Any], inbox: _Inbox, inflight: _InFlight) -> None:
+    def __init__(self, held: list[Any], inbox: _Inbox, inflight: _InFlight, early: _Early) -> None:
         self._held = held
         self._inbox = inbox
         self._live: Any = None
         self._inflight = inflight
+        self._early = early
         self._done = False
 
     def __aiter__(self) -> _Lines:
@@ -238,9 +308,11 @@ class _Lines:
             raise StopAsyncIteration
         text = item.decode("utf-8", errors="replace")
         try:
-            self._inflight.received(json.loads(text))
+            message = json.loads(text)
         except ValueError:
-            pass  # the SDK answers malformed input itself
+            return text  # the SDK answers malformed input itself
+        self._inflight.received(message)
+        self._early.observe(message)
         return text
 
 
@@ -251,31 +323,20 @@ class _Wire:
     microseconds, less than a hand-off to a worker thread. A large one goes through a thread,
     so that a client slow to read cannot hold up the loop while the pipe is full."""
 
-    def __init__(self, out: BinaryIO, inflight: _InFlight, early: dict[str, Any] | None, key: str | None,
-                 cache: HandshakeCache, first_id: Any) -> None:
+    def __init__(self, out: BinaryIO, inflight: _InFlight, early: _Early) -> None:
         self._out = out
         self._inflight = inflight
         self._early = early
-        self._key = key
-        self._cache = cache
-        self._first_id = first_id  # the opening request's id: its reply fills the cache on a miss
 
     async def write(self, text: str) -> int:
         try:
             message = json.loads(text)
         except ValueError:
             message = None
-        if isinstance(message, dict) and self._first_id is not None and message.get("id") == self._first_id \
-                and "method" not in message:
-            self._first_id = None
-            if self._key is not None and "result" in message and message != self._early:
-                if self._early is not None:
-                    log.warning("the early reply to %s differed from the SDK's; the handshake cache is refreshed",
-                                self._key)
-                self._cache.store(self._key, message)
-            if self._early is not None:
-                self._inflight.answered(message)
-                return len(text)  # the client already has its answer
+        if isinstance(message, dict) and "id" in message and "method" not in message \
+                and self._early.sdk_reply(message):
+            self._inflight.answered(message)
+            return len(text)  # the client already has its answer
         data = text.encode("utf-8")
         if len(data) <= DIRECT_WRITE_BYTES:
             self._send(data)
@@ -325,43 +386,35 @@ def serve(settings: Settings) -> None:
     text = instructions_mod.build(settings, service)
     threading.Thread(target=_load, args=(settings, service, text, inbox), name="mcp-memory-sdk",
                      daemon=True).start()
-    # The store opens now rather than when the SDK's lifespan starts: its imports and loads run
-    # alongside the SDK's, so the first tool call waits ~0.1 s less (they share the GIL, but
-    # file reads and SQLite overlap).
-    service.start()
-    cache = HandshakeCache(settings.data_dir / CACHE_FILE, sdk_fingerprint(settings.profile))
+    cache = HandshakeCache(settings.data_dir / CACHE_FILE, sdk_fingerprint(settings))
 
+    early = _Early(cache, text)
     held: list[Any] = []
-    early: dict[str, Any] | None = None
-    key: str | None = None
-    first_id: Any = None
     while True:
         item = inbox.queue.get()
         if isinstance(item, _Ready):
             ready = item
             break
         held.append(item)
-        if item is _EOF or first_id is not None:
+        if item is _EOF:
             continue
         try:
             message = json.loads(item)
         except ValueError:
             continue
-        if isinstance(message, dict) and "method" in message and "id" in message:  # the opening request
-            first_id = message["id"]
-            key = cache.key(message)
-            early = cache.reply(message, text)
-            if early is not None:
-                wire_out.write(json.dumps(early, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+        if isinstance(message, dict) and "method" in message and "id" in message:
+            reply = early.answer(message)
+            if reply is not None:
+                wire_out.write(json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
                 wire_out.flush()
-                log.debug("answered %s before the SDK was loaded", key)
+                log.debug("answered %s before the SDK was loaded", message["method"])
     if ready.error is not None:
         raise ready.error
 
     import anyio
 
     inflight = _InFlight()
-    anyio.run(_run, ready.server, _Lines(held, inbox, inflight), _Wire(wire_out, inflight, early, key, cache, first_id))
+    anyio.run(_run, ready.server, _Lines(held, inbox, inflight, early), _Wire(wire_out, inflight, early))
     wire_out.flush()
 
 

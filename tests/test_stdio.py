@@ -62,6 +62,30 @@ def test_the_early_answer_is_the_sdks_answer(tmp_path: Path, opening: dict[str, 
     assert "long-term memory" in second[opening["id"]]["result"]["instructions"]
 
 
+def test_tool_and_prompt_lists_are_answered_early_too_and_are_the_sdks(tmp_path: Path):
+    data = tmp_path / "data"
+    lists = [{"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+             {"jsonrpc": "2.0", "id": 3, "method": "prompts/list", "params": {}}]
+    first, log1 = serve(data, HANDSHAKE, INITIALIZED, *lists)  # cold: the SDK answers, the cache learns
+    assert "answered tools/list before the SDK was loaded" not in log1
+    assert any(t["name"] == "search_memory" for t in first[2]["result"]["tools"])
+    second, log2 = serve(data, HANDSHAKE, INITIALIZED, *lists, tool(4, "list_memories"))
+    assert "answered tools/list before the SDK was loaded" in log2
+    assert "answered prompts/list before the SDK was loaded" in log2
+    assert second[2] == first[2] and second[3] == first[3] and "differed" not in log2
+    assert second[4]["result"]["structuredContent"]["total"] == 0  # later requests still reach the SDK
+    paged = {"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"cursor": "x"}}
+    _, log3 = serve(data, HANDSHAKE, INITIALIZED, paged)  # a later page: the SDK's to answer
+    assert "answered tools/list" not in log3
+    cache = json.loads((data / CACHE_FILE).read_text())  # a stale list is answered once, then refreshed
+    cache["replies"]["tools/list after initialize 2025-11-25"]["tools"] = []
+    (data / CACHE_FILE).write_text(json.dumps(cache))
+    stale, log4 = serve(data, HANDSHAKE, INITIALIZED, lists[0])
+    assert stale[2]["result"]["tools"] == [] and "differed from the SDK's" in log4
+    fresh, _ = serve(data, HANDSHAKE, INITIALIZED, lists[0])
+    assert fresh[2] == first[2]
+
+
 def test_the_early_answer_carries_the_current_core_memory(tmp_path: Path):
     data = tmp_path / "data"
     serve(data, HANDSHAKE)
