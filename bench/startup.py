@@ -5,7 +5,9 @@ JSON-RPC on its stdin/stdout, and reports, as the median of N runs:
 
 - spawn -> `initialize` reply (handshake-era clients: Claude Desktop, Cursor, VS Code ...)
 - spawn -> `server/discover` reply (2026-07-28 clients)
-- spawn -> first `search_memory` answered (the store, LanceDB and the embedder loaded)
+- spawn -> `tools/list` reply, sent as soon as the opening reply arrives (as clients do)
+- spawn -> first `search_memory` answered, sent once the tools are listed (the store,
+  LanceDB and the embedder loaded)
 
 The store is seeded first with a few hundred memories (not timed), so the first search
 does real work. Usage: python bench/startup.py [--runs 5] [--memories 300] [--json]
@@ -68,8 +70,8 @@ def _reply(proc: subprocess.Popen[bytes], request_id: int) -> dict[str, Any]:
             return message
 
 
-def one_run(data_dir: Path, era: str) -> tuple[float, float]:
-    """Seconds from spawn to the first reply, and from spawn to the first search answered."""
+def one_run(data_dir: Path, era: str) -> tuple[float, float, float]:
+    """Seconds from spawn to the opening reply, to the tools listed, and to the first search answered."""
     t0 = time.perf_counter()
     proc = _server(data_dir)
     try:
@@ -88,6 +90,10 @@ def one_run(data_dir: Path, era: str) -> tuple[float, float]:
             _send(proc, {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": meta})
             _reply(proc, 1)
             first = time.perf_counter() - t0
+        _send(proc, {"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": dict(meta)})
+        if not any(t["name"] == "search_memory" for t in _reply(proc, 3)["result"]["tools"]):
+            raise RuntimeError("tools/list did not list search_memory")
+        tools = time.perf_counter() - t0
         _send(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
             "name": "search_memory", "arguments": {"query": "what does the user drink in the morning?"}, **meta}})
         reply = _reply(proc, 2)
@@ -95,7 +101,7 @@ def one_run(data_dir: Path, era: str) -> tuple[float, float]:
         result = reply["result"]
         if result.get("isError") or not result["structuredContent"]["hits"]:
             raise RuntimeError(f"the first search did not find the seeded memories: {result}")
-        return first, search
+        return first, tools, search
     finally:
         if proc.stdin:
             proc.stdin.close()
@@ -133,14 +139,16 @@ def main() -> int:
         data_dir = Path(tmp) / "data"
         seed(data_dir, args.memories)
         one_run(data_dir, "handshake")  # warm the OS file cache and the bytecode cache: not counted
-        figures: dict[str, list[float]] = {"initialize": [], "discover": [], "search_handshake": [],
-                                           "search_modern": []}
+        figures: dict[str, list[float]] = {"initialize": [], "discover": [], "tools_handshake": [],
+                                           "tools_modern": [], "search_handshake": [], "search_modern": []}
         for _ in range(args.runs):
-            first, search = one_run(data_dir, "handshake")
+            first, tools, search = one_run(data_dir, "handshake")
             figures["initialize"].append(first)
+            figures["tools_handshake"].append(tools)
             figures["search_handshake"].append(search)
-            first, search = one_run(data_dir, "modern")
+            first, tools, search = one_run(data_dir, "modern")
             figures["discover"].append(first)
+            figures["tools_modern"].append(tools)
             figures["search_modern"].append(search)
     medians = {k: round(statistics.median(v) * 1000) for k, v in figures.items()}
     machine = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -153,6 +161,8 @@ def main() -> int:
     print(f"machine: {machine}; {args.memories} memories in the store; {label}; median of {args.runs} runs")
     print(f"spawn -> initialize reply        {medians['initialize']:5d} ms")
     print(f"spawn -> server/discover reply   {medians['discover']:5d} ms")
+    print(f"spawn -> tools/list (2025-11-25 client)   {medians['tools_handshake']:5d} ms")
+    print(f"spawn -> tools/list (2026-07-28 client)   {medians['tools_modern']:5d} ms")
     print(f"spawn -> first search (2025-11-25 client) {medians['search_handshake']:5d} ms")
     print(f"spawn -> first search (2026-07-28 client) {medians['search_modern']:5d} ms")
     return 0

@@ -15,6 +15,7 @@ def test_startup_bench_runs():
                            "--json"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)["median_ms"]
-    assert set(figures) == {"initialize", "discover", "search_handshake", "search_modern"}
-    assert 0 < figures["initialize"] < figures["search_handshake"]
-    assert 0 < figures["discover"] < figures["search_modern"]
+    assert set(figures) == {"initialize", "discover", "tools_handshake", "tools_modern", "search_handshake",
+                            "search_modern"}
+    assert 0 < figures["initialize"] <= figures["tools_handshake"] < figures["search_handshake"]
+    assert 0 < figures["discover"] <= figures["tools_modern"] < figures["search_modern"]
