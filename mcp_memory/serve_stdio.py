@@ -13,7 +13,7 @@ stack it imports eagerly), and clients launch a new server for every session. So
    handshake cache (written by the previous start with the same package, SDK, profile
    and default user; the instructions are always the current ones). Once it was, the
    first pages of `tools/list` and `prompts/list` are answered from the cache too: the
-   client learns the tools ~1 s before the SDK could tell it, while the store opens.
+   client learns the tools ~0.5 s before the SDK could tell it.
 4. When the SDK is ready, everything the client sent is replayed into it, in order,
    then the live stream follows. The SDK's replies to the requests answered early are
    not sent again: each is compared with the early answer, and a difference refreshes
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 CACHE_FILE = "handshake-cache.json"
 MODERN_META = "io.modelcontextprotocol/"
 DRAIN_SECONDS = 30.0
-LISTS = ("tools/list", "prompts/list")  # fixed by the package, the SDK and the profile: cached too
+LISTS = ("tools/list", "prompts/list")  # fixed by what `sdk_fingerprint` names: cached too
 DIRECT_WRITE_BYTES = 16384  # replies up to this size are written from the event loop (a pipe holds 64 KiB)
 _EOF = object()
 
