@@ -153,10 +153,12 @@ def _read_into(f: BinaryIO, base: int, spec: list[Any], target: np.ndarray) -> N
     if np.dtype(dtype) != target.dtype or tuple(shape) != target.shape:
         raise ValueError(f"an array is {dtype} {shape}, expected {target.dtype.str} {list(target.shape)}")
     f.seek(base + at)
-    view = _bytes(target)
-    got = f.readinto(view)
-    if got != len(view):
-        raise ValueError(f"the file ends early ({got} of {len(view)} bytes)")
+    view, got = _bytes(target), 0
+    while got < len(view):  # one read returns at most ~2 GB, and may return less
+        more = f.readinto(view[got:])
+        if not more:
+            raise ValueError(f"the file ends early ({got} of {len(view)} bytes)")
+        got += more
 
 
 def _bytes(a: np.ndarray) -> memoryview:
