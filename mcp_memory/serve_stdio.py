@@ -165,13 +165,12 @@ class _Early:
         if not self._seen_opening:
             self._seen_opening = True
             key = self._opening = self._cache.key(message)
+            reply = self._cache.reply(message, key, self._instructions) if key else None
+            self._answered_opening = reply is not None
         else:
             key = self._cache.list_key(message, self._opening)
-            if not self._answered_opening:
-                self._watch_for(message, key, None)
-                return None
-        reply = self._cache.reply(message, key, self._instructions) if key else None
-        self._answered_opening = self._answered_opening or (reply is not None and key == self._opening)
+            early = key is not None and self._answered_opening
+            reply = self._cache.reply(message, key, self._instructions) if early else None
         self._watch_for(message, key, reply)
         return reply
 

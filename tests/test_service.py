@@ -229,6 +229,6 @@ def test_wordllama_vectors_are_bit_identical_with_wordllamas_own():
              "Caroline went to the LGBTQ support group on 7 May 2023."]
     texts += [f"memory number {i}: the user likes item {i * 7} and colour {i % 5}" for i in range(150)]
     assert np.array_equal(ours.embed_batch(texts), normalize(reference.embed(texts, norm=False)))
-    # one at a time too (no padding): the same vectors
+    # a smaller batch, then one text at a time (no padding at all): the same vectors
     assert np.array_equal(ours.embed_batch(texts[:3]), normalize(reference.embed(texts[:3], norm=False)))
     assert all(np.array_equal(ours.embed(t), normalize(reference.embed([t], norm=False))[0]) for t in texts[:12])

@@ -48,9 +48,10 @@ def _fold(arr: np.ndarray) -> np.ndarray:
     alike at any width."""
     w = arr.dtype.itemsize // 8
     words = np.ascontiguousarray(arr).view("<u8").reshape(len(arr), w)
-    h = words[:, 0] * _mults(w)[0]
+    k = _mults(w)
+    h = words[:, 0] * k[0]
     for i in range(1, w):
-        h += words[:, i] * _mults(w)[i]
+        h += words[:, i] * k[i]
     h ^= h >> np.uint64(31)
     h *= _MIX
     h ^= h >> np.uint64(29)
@@ -66,7 +67,7 @@ def keys_of(ids: Sequence[str]) -> np.ndarray:
 class IdMap:
     def __init__(self, capacity: int = 0, width: int = 32) -> None:
         self._width = _width8(width)
-        self._ids = np.zeros(capacity, f"S{width}")  # slot -> id (b"" for a free slot or an odd id)
+        self._ids = np.zeros(capacity, f"S{self._width}")  # slot -> id (b"" for a free slot or an odd id)
         self._odd: dict[int, str] = {}                # slot -> id, for ids the array cannot hold
         self._keys = np.zeros(0, np.int64)            # sorted hashes of the merged ids
         self._vals = np.zeros(0, np.int32)            # their slots (_GONE once removed)
