@@ -18,10 +18,11 @@ the ``COARSE_KEEP`` best rows, which are then scored on the whole vector: half t
 same top 10 as the one-stage scan for 99.9% of queries at 100k rows (top 40: 99.3%). Beyond
 ``ROUGH_FROM`` rows a first quarter of each vector first keeps the best ``ROUGH_SHARE`` of them.
 Several query vectors share one pass over the rows (`nearest_many`: the statements of one add).
-The add path's duplicate checks look for close rows only and scan ``quick``: three stages from
-``COARSE_FROM`` rows, keeping ``QUICK_KEEP`` rows after the first half.
+The add path's duplicate checks look for close rows only and scan ``quick``: from ``QUICK_FROM``
+rows the rows sharing the most sign bits with the statement (`mcp_memory.store.signs`, 32 bytes a
+row) are scored on the first half of their vector, and the ``QUICK_KEEP`` best of those on all of it.
 
-It costs ``row_bytes(dim)`` per row (~320 bytes with WordLlama's 256 dimensions, the row's id
+It costs ``row_bytes(dim)`` per row (~350 bytes with WordLlama's 256 dimensions, the row's id
 included); beyond ``max_rows`` active rows it is not kept and search uses LanceDB alone
 (`mcp_memory.search`).
 """
@@ -39,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from mcp_memory.models import Scope
-from mcp_memory.store import matrix_file
+from mcp_memory.store import matrix_file, signs
 from mcp_memory.store.idmap import IdMap
 from mcp_memory.store.sql import SQLStore
 
@@ -50,7 +51,9 @@ COARSE_FROM = 20_000     # rows in scope from which the scan is two-stage
 COARSE_KEEP = 1000       # rows the first stage keeps (at least 25 x k)
 ROUGH_FROM = 250_000     # rows in scope from which a quarter of each vector first picks ROUGH_SHARE of them
 ROUGH_SHARE = 0.02
-QUICK_KEEP = 200         # rows the first stage keeps in a quick scan (at least 12 x k)
+QUICK_FROM = 20_000      # rows in scope from which a quick scan starts from the sign bits
+QUICK_SIGNS_KEEP = 1000  # rows the sign bits keep in a quick scan (at least 5 x the next stage's)
+QUICK_KEEP = 200         # rows the first half of the vectors keeps in a quick scan (at least 12 x k)
 LOAD_BATCH = 5000
 SCAN_BYTES = 2 << 20     # float32 converted at a time: stays in cache (8192 rows of 64 dimensions)
 FILE_MIN_ROWS = 20_000   # smaller stores load from SQLite in well under 0.1 s: no file copy
@@ -68,17 +71,19 @@ class Nearest:
 
 class VectorMatrix:
     def __init__(self, sql: SQLStore, dim: int, max_rows: int, *, coarse_from: int = COARSE_FROM,
-                 coarse_keep: int = COARSE_KEEP, rough_from: int = ROUGH_FROM, file: Path | None = None,
-                 file_min_rows: int = FILE_MIN_ROWS) -> None:
+                 coarse_keep: int = COARSE_KEEP, rough_from: int = ROUGH_FROM, quick_from: int = QUICK_FROM,
+                 file: Path | None = None, file_min_rows: int = FILE_MIN_ROWS) -> None:
         self.sql = sql
         self.file = file  # a copy of the matrix to start from (`mcp_memory.store.matrix_file`)
         self.file_min_rows = file_min_rows
         self.source = ""  # where the last load came from: "file" or "sqlite"
         self._replayed = 0  # changes applied on top of the file copy
+        self._file_outdated = False  # the file copy lacked something this version keeps (sign bits)
         self.dim = dim
         self.coarse_from = coarse_from
         self.coarse_keep = coarse_keep
         self.rough_from = rough_from
+        self.quick_from = quick_from
         # the vectors are kept in three parts, each contiguous: the first quarter of the dimensions
         # (the three-stage scan's first stage), the second quarter (with the first: the two-stage
         # scan's first stage), the second half; a short vector is kept whole
@@ -93,7 +98,7 @@ class VectorMatrix:
     @staticmethod
     def row_bytes(dim: int) -> int:
         """Memory one row takes: its int8 vector, scale, flags and codes, and its id."""
-        return dim + 4 + 1 + 4 * len(_FIELDS) + ID_BYTES
+        return dim + 8 * signs.words(dim) + 4 + 1 + 4 * len(_FIELDS) + ID_BYTES
 
     def _reset(self, capacity: int) -> None:
         self._seq = 0
@@ -102,6 +107,7 @@ class VectorMatrix:
         b = self.bounds
         self._parts = [np.zeros((capacity, hi - lo), np.int8) for lo, hi in zip(b, b[1:])]
         self._s = np.zeros(capacity, np.float32)  # each row's scale: vector ~= scale * int8 row
+        self._signs = np.zeros((signs.words(self.dim), capacity), np.uint64)  # each row's sign bits
         self._buf = np.empty(SCAN_BYTES // 4, np.float32)
         self._alive = np.zeros(capacity, bool)
         self._codes = [np.zeros(capacity, np.int32) for _ in _FIELDS]
@@ -151,7 +157,7 @@ class VectorMatrix:
         """Whether a file copy would spare the next process a load from SQLite."""
         if self.file is None or not self.ready or self._count < self.file_min_rows:
             return False
-        return self.source == "sqlite" or self._replayed > FILE_STALE_AFTER
+        return self.source == "sqlite" or self._replayed > FILE_STALE_AFTER or self._file_outdated
 
     def save(self) -> bool:
         """Write the file copy (current as of every change committed so far)."""
@@ -162,7 +168,7 @@ class VectorMatrix:
                 self._refresh_locked()
             snap = matrix_file.snapshot(self)
             if snap is not None:
-                self.source, self._replayed = "file", 0
+                self.source, self._replayed, self._file_outdated = "file", 0, False
         return snap is not None and matrix_file.write(snap, self.file)
 
     def wait_loaded(self, timeout: float) -> bool:
@@ -220,6 +226,13 @@ class VectorMatrix:
         for part, lo, hi in zip(self._parts, self.bounds, self.bounds[1:]):
             part[rows] = q[:, lo:hi]
         self._s[rows] = scale
+        self._signs[:, rows] = signs.pack(q)
+
+    def _sign_rows(self, n: int) -> None:
+        """Sign bits of the first ``n`` rows from their int8 components (a file without them)."""
+        for i in range(0, n, signs.BLOCK):
+            j = min(n, i + signs.BLOCK)
+            self._signs[:, i:j] = signs.pack(np.concatenate([p[i:j] for p in self._parts], axis=1))
 
     def _code_of(self, value: str | None) -> int:
         code = self._code.get(value)
@@ -289,6 +302,7 @@ class VectorMatrix:
         for part in self._parts:
             part[slot] = 0
         self._s[slot] = 0.0
+        self._signs[:, slot] = 0
 
     def _grow(self) -> None:
         cap = len(self._alive) + headroom(len(self._alive))
@@ -298,6 +312,8 @@ class VectorMatrix:
             bigger[:self._n] = part[:self._n]
             self._parts[i] = bigger
         self._s = np.concatenate([self._s, np.zeros(cap - len(self._s), np.float32)])
+        self._signs = np.concatenate([self._signs, np.zeros((len(self._signs), cap - self._signs.shape[1]),
+                                                            np.uint64)], axis=1)
         self._alive = np.concatenate([self._alive, np.zeros(cap - len(self._alive), bool)])
         self._codes = [np.concatenate([c, np.zeros(cap - len(c), np.int32)]) for c in self._codes]
 
@@ -345,9 +361,9 @@ class VectorMatrix:
                 quick: bool = False) -> Nearest | None:
         """The k rows of the scope closest to ``vector`` (exact), after applying every change
         committed so far. None if the matrix is not available (still loading, or too big).
-        ``quick``: from ``coarse_from`` rows, three stages and a first stage keeping
-        ``QUICK_KEEP`` rows (the add path's duplicate checks: at 100k rows 2.1 vs 3.2 ms, the same
-        top 4 and every row at cosine >= 0.8 found, bench/RESULTS.md)."""
+        ``quick``: from ``quick_from`` rows, a first stage on the rows' sign bits and fewer rows
+        kept (the add path's duplicate checks: at 100k rows ~0.8 vs 3.2 ms, the same top 4 and
+        every row at cosine >= 0.8 found, bench/RESULTS.md)."""
         many = self.nearest_many(None if vector is None else [vector], scope, kinds, k, quick=quick)
         return None if many is None else Nearest(many[0][0], many[1], many[2])
 
@@ -385,10 +401,14 @@ class VectorMatrix:
         ``q``; the first stage (the costly one) is one pass over the rows for every column."""
         n = len(mask)
         small = in_scope * 4 < n
-        slots = np.flatnonzero(mask) if small else np.arange(n)
         keep = max(QUICK_KEEP, 12 * k) if quick else max(self.coarse_keep, 25 * k)
+        by_signs = max(QUICK_SIGNS_KEEP, 5 * keep)
+        if quick and in_scope >= self.quick_from and in_scope > 2 * by_signs and len(self._parts) >= 3:
+            some = np.flatnonzero(mask) if small else None
+            return [self._quick(q[:, j:j + 1], mask, some, by_signs, keep) for j in range(q.shape[1])]
+        slots = np.flatnonzero(mask) if small else np.arange(n)
         one_stage = in_scope < self.coarse_from or in_scope <= keep or len(self._parts) < 3
-        rough = not one_stage and (quick or in_scope >= self.rough_from)  # three stages
+        rough = not one_stage and in_scope >= self.rough_from  # three stages
         scores = self._partial(slots if small else None, q, len(self._parts) if one_stage else 1 if rough else 2, n)
         if not small:
             scores[~mask] = -np.inf
@@ -405,6 +425,22 @@ class VectorMatrix:
             mine = mine[_top(col, keep)]
             out.append((mine, self._cosines(mine, qj)[:, 0]))
         return out
+
+    def _quick(self, q: np.ndarray, mask: np.ndarray, slots: np.ndarray | None, by_signs: int,
+               keep: int) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, cosines) of the rows that can be close to ``q`` (one column): the ``by_signs``
+        rows of the scope (``slots``, or every row in ``mask``) sharing the most sign bits with
+        it, then the ``keep`` best of those on the first half of the vector."""
+        same = signs.shared(self._signs, signs.pack(q.T), len(mask), slots, self._buf)
+        if slots is None:
+            same[~mask] = 0
+            mine = _top(same, by_signs)
+            mine = mine[mask[mine]]
+        else:
+            mine = slots[_top(same, by_signs)]
+        if len(mine) > keep:
+            mine = mine[_top(self._partial(mine, q, 2)[:, 0], keep)]
+        return mine, self._cosines(mine, q)[:, 0]
 
     def _cosines(self, slots: np.ndarray, q: np.ndarray) -> np.ndarray:
         return self._partial(slots, q, len(self._parts))
