@@ -41,8 +41,8 @@ COMPACT_EVERY_WRITES = 50        # LanceDB versions between compactions during a
 KEEP_VERSIONS_FOR = timedelta(seconds=3)  # readers check for the latest version on every query
 FRAGMENTS_AT_START = 8           # more data files than this at start: compact first (3x slower searches seen)
 COMPACT_WHEN_IDLE_FOR = 6.0      # after a burst, once quiet: fold everything and drop old versions
-GATHER_SECONDS = 0.02            # after a write, wait this long before applying it (searches apply it at once)
-PACE_MAX_SECONDS = 0.25          # during a burst, the worker rests as long as its last index write took, up to this
+QUIET_SECONDS = 0.02             # after a write, the worker waits until no write came for this long
+DEFER_MAX_SECONDS = 1.0          # ... but not longer than this after the first (searches apply it at once)
 MESSAGE_BATCH = 512              # logged messages embedded per write
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -128,24 +128,14 @@ class IndexSync:
         return self._idle.wait(timeout)
 
     def _run(self) -> None:
-        took, ended = 0.0, 0.0  # the last drain's duration and end
         while not self._stop.is_set():
-            told = self._wake.wait(POLL_SECONDS)
-            self._wake.clear()
-            if told:  # a write just committed: let its caller's reply go out first, and gather the
-                # writes that follow into the same index write. Within a burst of writes (more came
-                # while the last drain ran), rest as long as that drain took: LanceDB then writes at
-                # most about half the time (its work competes with the tool calls for the cores),
-                # in batches that grow with its cost.
-                burst = time.monotonic() - ended < PACE_MAX_SECONDS
-                self._stop.wait(max(GATHER_SECONDS, min(took, PACE_MAX_SECONDS) if burst else 0.0))
+            if self._wake.wait(POLL_SECONDS):
+                self._wake.clear()
+                self._settle()
             if self._stop.is_set():
                 break
             try:
-                started = time.monotonic()
                 self.drain(wait=True, upto=self.sql.last_pending_seq())
-                ended = time.monotonic()
-                took = ended - started
                 self._maybe_compact()
                 self.embed_messages()
             except Exception:
@@ -154,6 +144,19 @@ class IndexSync:
             finally:
                 if not self._wake.is_set():
                     self._idle.set()
+
+    def _settle(self) -> None:
+        """After a write, wait for the writes that follow it: until none came for
+        ``QUIET_SECONDS``, at most ``DEFER_MAX_SECONDS`` in all. A LanceDB write keeps both cores
+        busy for ~20 ms; during a burst of tool calls it would delay them (adds over MCP at 10k
+        rows: ~7 ms instead of ~5 ms, bench/RESULTS.md), so the burst's rows go in one write after
+        it. Searches meanwhile apply what is queued themselves (`mcp_memory.search`)."""
+        until = time.monotonic() + DEFER_MAX_SECONDS
+        while not self._stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0 or not self._wake.wait(min(QUIET_SECONDS, left)):
+                return
+            self._wake.clear()
 
     # -- applying the outbox ---------------------------------------------------------------
     def drain(self, wait: bool = True, timeout: float = 60.0, upto: int | None = None) -> int:
