@@ -75,10 +75,10 @@ def _matrix(tmp_path: Path, n: int, **kw: Any) -> tuple[SQLStore, VectorMatrix, 
     return sql, VectorMatrix(sql, embedder.dim if hasattr(embedder, "dim") else len(vectors[0]), **kw), embedder
 
 
-@pytest.mark.parametrize("rough_from", [10**9, 1000])  # two stages; three (a quarter of the vector first)
-def test_staged_scan_finds_the_exact_nearest(tmp_path: Path, rough_from: int):
+@pytest.mark.parametrize("signs_from", [10**9, 1000])  # two stages; three (the sign bits first)
+def test_staged_scan_finds_the_exact_nearest(tmp_path: Path, signs_from: int):
     sql, matrix, embedder = _matrix(tmp_path, 3000, max_rows=10_000, coarse_from=100, coarse_keep=300,
-                                    rough_from=rough_from)
+                                    signs_from=signs_from)
     exact = VectorMatrix(sql, matrix.dim, max_rows=10_000, coarse_from=10**9)
     matrix.load()
     exact.load()
@@ -102,7 +102,7 @@ def test_a_quick_scan_finds_the_near_duplicates_an_exact_one_finds(tmp_path: Pat
                                                                      top4: float):
     """The add path's duplicate checks scan keeping fewer rows (`quick`), from some size starting
     from the rows' sign bits: the close rows they look for are found all the same."""
-    sql, matrix, embedder = _matrix(tmp_path, n, max_rows=20_000, coarse_from=100, rough_from=10**9,
+    sql, matrix, embedder = _matrix(tmp_path, n, max_rows=20_000, coarse_from=100, signs_from=10**9,
                                     quick_from=quick_from)
     exact = VectorMatrix(sql, matrix.dim, max_rows=20_000, coarse_from=10**9)
     matrix.load()

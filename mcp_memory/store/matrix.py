@@ -16,11 +16,13 @@ Beyond ``COARSE_FROM`` rows the scan is two-stage: the first half of every vecto
 and OpenAI's text-embedding-3 are trained so that a prefix is itself an embedding) picks at least
 the ``COARSE_KEEP`` best rows, which are then scored on the whole vector: half the work, and the
 same top 10 as the one-stage scan for 99.9% of queries at 100k rows (top 40: 99.3%). Beyond
-``ROUGH_FROM`` rows a first quarter of each vector first keeps the best ``ROUGH_SHARE`` of them.
-Several query vectors share one pass over the rows (`nearest_many`: the statements of one add).
+``SIGNS_FROM`` rows a first stage keeps the ``SIGNS_SHARE`` of rows sharing the most sign bits with
+the query (`mcp_memory.store.signs`, 32 bytes a row): at 1M rows 11 instead of 26 ms, 99.98% of
+the exact 100 nearest found (bench/scans.py). Several query vectors share one pass over the rows
+(`nearest_many`: the statements of one add) where the first stage is a product.
 The add path's duplicate checks look for close rows only and scan ``quick``: from ``QUICK_FROM``
-rows the rows sharing the most sign bits with the statement (`mcp_memory.store.signs`, 32 bytes a
-row) are scored on the first half of their vector, and the ``QUICK_KEEP`` best of those on all of it.
+rows the ``QUICK_SIGNS_KEEP`` rows sharing the most sign bits with the statement are scored on the
+first half of their vector, and the ``QUICK_KEEP`` best of those on all of it.
 
 It costs ``row_bytes(dim)`` per row (~350 bytes with WordLlama's 256 dimensions, the row's id
 included); beyond ``max_rows`` active rows it is not kept and search uses LanceDB alone
@@ -49,8 +51,8 @@ log = logging.getLogger(__name__)
 CHANGES_BATCH = 20_000   # more changes than this since the previous search: reload everything
 COARSE_FROM = 20_000     # rows in scope from which the scan is two-stage
 COARSE_KEEP = 1000       # rows the first stage keeps (at least 25 x k)
-ROUGH_FROM = 250_000     # rows in scope from which a quarter of each vector first picks ROUGH_SHARE of them
-ROUGH_SHARE = 0.02
+SIGNS_FROM = 50_000      # rows in scope from which a search's first stage is on the sign bits
+SIGNS_SHARE = 0.02       # ... and keeps this share of them (at least 4 x the next stage's)
 QUICK_FROM = 4000        # rows in scope from which a quick scan starts from the sign bits
 QUICK_SIGNS_KEEP = 1000  # rows the sign bits keep in a quick scan (at least 5 x the next stage's)
 QUICK_KEEP = 200         # rows the first half of the vectors keeps in a quick scan (at least 12 x k)
@@ -71,7 +73,7 @@ class Nearest:
 
 class VectorMatrix:
     def __init__(self, sql: SQLStore, dim: int, max_rows: int, *, coarse_from: int = COARSE_FROM,
-                 coarse_keep: int = COARSE_KEEP, rough_from: int = ROUGH_FROM, quick_from: int = QUICK_FROM,
+                 coarse_keep: int = COARSE_KEEP, signs_from: int = SIGNS_FROM, quick_from: int = QUICK_FROM,
                  file: Path | None = None, file_min_rows: int = FILE_MIN_ROWS) -> None:
         self.sql = sql
         self.file = file  # a copy of the matrix to start from (`mcp_memory.store.matrix_file`)
@@ -82,7 +84,7 @@ class VectorMatrix:
         self.dim = dim
         self.coarse_from = coarse_from
         self.coarse_keep = coarse_keep
-        self.rough_from = rough_from
+        self.signs_from = signs_from
         self.quick_from = quick_from
         # the vectors are kept in three parts, each contiguous: the first quarter of the dimensions
         # (the three-stage scan's first stage), the second quarter (with the first: the two-stage
@@ -402,14 +404,16 @@ class VectorMatrix:
         n = len(mask)
         small = in_scope * 4 < n
         keep = max(QUICK_KEEP, 12 * k) if quick else max(self.coarse_keep, 25 * k)
-        by_signs = max(QUICK_SIGNS_KEEP, 5 * keep)
-        if quick and in_scope >= self.quick_from and in_scope > 2 * by_signs and len(self._parts) >= 3:
+        if quick:
+            by_signs, signs_from = max(QUICK_SIGNS_KEEP, 5 * keep), self.quick_from
+        else:
+            by_signs, signs_from = max(int(in_scope * SIGNS_SHARE), 4 * keep), self.signs_from
+        if in_scope >= signs_from and in_scope > 2 * by_signs and len(self._parts) >= 3:  # three stages
             some = np.flatnonzero(mask) if small else None
-            return [self._quick(q[:, j:j + 1], mask, some, by_signs, keep) for j in range(q.shape[1])]
+            return [self._by_signs(q[:, j:j + 1], mask, some, by_signs, keep) for j in range(q.shape[1])]
         slots = np.flatnonzero(mask) if small else np.arange(n)
         one_stage = in_scope < self.coarse_from or in_scope <= keep or len(self._parts) < 3
-        rough = not one_stage and in_scope >= self.rough_from  # three stages
-        scores = self._partial(slots if small else None, q, len(self._parts) if one_stage else 1 if rough else 2, n)
+        scores = self._partial(slots if small else None, q, len(self._parts) if one_stage else 2, n)
         if not small:
             scores[~mask] = -np.inf
         out = []
@@ -418,16 +422,12 @@ class VectorMatrix:
             if one_stage:
                 out.append((slots, col))
                 continue
-            mine = slots
-            if rough:  # a quarter of each vector picked a share; half of it now picks `keep`
-                mine = mine[_top(col, max(int(in_scope * ROUGH_SHARE), 4 * keep))]
-                col = self._partial(mine, qj, 2)[:, 0]
-            mine = mine[_top(col, keep)]
+            mine = slots[_top(col, keep)]  # the first half of each vector picked `keep`
             out.append((mine, self._cosines(mine, qj)[:, 0]))
         return out
 
-    def _quick(self, q: np.ndarray, mask: np.ndarray, slots: np.ndarray | None, by_signs: int,
-               keep: int) -> tuple[np.ndarray, np.ndarray]:
+    def _by_signs(self, q: np.ndarray, mask: np.ndarray, slots: np.ndarray | None, by_signs: int,
+                  keep: int) -> tuple[np.ndarray, np.ndarray]:
         """(slots, cosines) of the rows that can be close to ``q`` (one column): the ``by_signs``
         rows of the scope (``slots``, or every row in ``mask``) sharing the most sign bits with
         it, then the ``keep`` best of those on the first half of the vector."""
