@@ -434,10 +434,13 @@ class VectorMatrix:
         same = signs.shared(self._signs, signs.pack(q.T), len(mask), slots, self._buf)
         if slots is None:
             same[~mask] = 0
-            mine = _top(same, by_signs)
-            mine = mine[mask[mine]]
+        best = _top(same, by_signs)
+        if len(best) > by_signs:  # counts of bits tie often: not many more rows than asked for
+            best = best[np.argpartition(same[best], len(best) - by_signs)[len(best) - by_signs:]]
+        if slots is None:
+            mine = np.sort(best[mask[best]])  # in order: the reads of the rows that follow are cheaper
         else:
-            mine = slots[_top(same, by_signs)]
+            mine = slots[np.sort(best)]
         if len(mine) > keep:
             mine = mine[_top(self._partial(mine, q, 2)[:, 0], keep)]
         return mine, self._cosines(mine, q)[:, 0]
