@@ -63,8 +63,8 @@ class Settings(BaseModel):
 
     max_text_chars: int = Field(20_000, ge=100, le=10_000_000)
     vector_cache_mb: int = Field(512, ge=0, le=1_000_000,
-                                 description="Memory for the in-memory vector matrix (search in a few ms; ~320 "
-                                 "bytes per memory with WordLlama, so 512 MB holds ~1.6M); it takes only what the "
+                                 description="Memory for the in-memory vector matrix (search in a few ms; ~350 "
+                                 "bytes per memory with WordLlama, so 512 MB holds ~1.5M); it takes only what the "
                                  "store needs. A store that needs more is searched with LanceDB alone. 0: off.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 

@@ -135,7 +135,7 @@ class IndexSync:
             if self._stop.is_set():
                 break
             try:
-                self.drain(wait=True, upto=self.sql.last_pending_seq())
+                self.drain(wait=True)
                 self._maybe_compact()
                 self.embed_messages()
             except Exception:
@@ -160,11 +160,14 @@ class IndexSync:
 
     # -- applying the outbox ---------------------------------------------------------------
     def drain(self, wait: bool = True, timeout: float = 60.0, upto: int | None = None) -> int:
-        """Apply pending index work (up to outbox position ``upto``, if given: not what is
-        queued meanwhile). With ``wait=False`` return at once if another process or thread is
-        applying it already (it will finish the job)."""
+        """Apply pending index work up to outbox position ``upto`` (default: what is queued now;
+        not what is queued meanwhile, or a drain during a stream of writes would follow it, one
+        small LanceDB version for every few rows). With ``wait=False`` return at once if another
+        process or thread is applying it already (it will finish the job)."""
         if not self.sql.has_pending_index():
             return 0
+        if upto is None:
+            upto = self.sql.last_pending_seq()
         self.index.wait_open()  # never hold the writer lock while the index is still opening
         if not self.lock.acquire(timeout if wait else 0.0):
             if wait:
@@ -175,7 +178,7 @@ class IndexSync:
         finally:
             self.lock.release()
 
-    def _drain_locked(self, upto: int | None = None) -> int:
+    def _drain_locked(self, upto: int | None) -> int:
         applied, seen_seq = 0, 0
         while True:
             pending = [(seq, mid) for seq, mid in self.sql.pending_index(BATCH, after=seen_seq)
