@@ -210,11 +210,17 @@ def test_matrix_starts_from_its_file_copy_and_catches_up(tmp_path: Path):
     assert "new" in second.nearest(embedder.embed("who keeps bees"), Scope(user_id="u1"), ("fact",), 3).cosines
 
 
-def test_a_file_copy_that_does_not_fit_the_store_is_not_used(tmp_path: Path):
-    file = tmp_path / "matrix.npz"
-    sql, first, embedder = _matrix(tmp_path, 200, max_rows=10_000, file=file, file_min_rows=10)
+def _saved(tmp_path: Path, n: int) -> tuple[SQLStore, VectorMatrix, Any, Path]:
+    """A store of ``n`` rows and its matrix, loaded and saved to a file copy."""
+    file = tmp_path / "matrix.bin"
+    sql, first, embedder = _matrix(tmp_path, n, max_rows=10_000, file=file, file_min_rows=10)
     first.load()
-    first.save()
+    assert first.save()
+    return sql, first, embedder, file
+
+
+def test_a_file_copy_that_does_not_fit_the_store_is_not_used(tmp_path: Path):
+    sql, first, embedder, file = _saved(tmp_path, 200)
     good = file.read_bytes()
 
     def load() -> VectorMatrix:
@@ -248,10 +254,7 @@ def test_a_file_copy_that_does_not_fit_the_store_is_not_used(tmp_path: Path):
 
 def test_a_file_copy_without_sign_bits_derives_them(tmp_path: Path):
     """A copy written before the sign bits were kept (same format otherwise) is still used."""
-    file = tmp_path / "matrix.bin"
-    sql, first, embedder = _matrix(tmp_path, 300, max_rows=10_000, file=file, file_min_rows=10)
-    first.load()
-    first.save()
+    sql, first, embedder, file = _saved(tmp_path, 300)
     data = file.read_bytes()
     start = len(matrix_file.MAGIC) + 8
     size = int.from_bytes(data[start - 8:start], "little")

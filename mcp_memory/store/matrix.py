@@ -86,9 +86,9 @@ class VectorMatrix:
         self.coarse_keep = coarse_keep
         self.signs_from = signs_from
         self.quick_from = quick_from
-        # the vectors are kept in three parts, each contiguous: the first quarter of the dimensions
-        # (the three-stage scan's first stage), the second quarter (with the first: the two-stage
-        # scan's first stage), the second half; a short vector is kept whole
+        # the vectors are kept in three parts, each contiguous: the first quarter of the dimensions,
+        # the second quarter (with the first: the half that staged scans read first), the second
+        # half; a short vector is kept whole. (The quarters are a layout of the file copy too.)
         self.bounds = (0, dim // 4, dim // 2, dim) if dim >= 64 else (0, dim)
         self.max_rows = max_rows
         self._mu = threading.Lock()
@@ -99,7 +99,7 @@ class VectorMatrix:
 
     @staticmethod
     def row_bytes(dim: int) -> int:
-        """Memory one row takes: its int8 vector, scale, flags and codes, and its id."""
+        """Memory one row takes: its int8 vector, sign bits, scale, flags and codes, and its id."""
         return dim + 8 * signs.words(dim) + 4 + 1 + 4 * len(_FIELDS) + ID_BYTES
 
     def _reset(self, capacity: int) -> None:
