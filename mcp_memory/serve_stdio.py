@@ -134,6 +134,8 @@ class HandshakeCache:
         result = dict(reply["result"])
         if "instructions" in result:
             result["instructions"] = ""
+        if self._entries.get(key) == result:
+            return  # a list request answered by the SDK, with the reply already cached: no rewrite
         self._entries[key] = result
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,8 @@ and OpenAI's text-embedding-3 are trained so that a prefix is itself an embeddin
 the ``COARSE_KEEP`` best rows, which are then scored on the whole vector: half the work, and the
 same top 10 as the one-stage scan for 99.9% of queries at 100k rows (top 40: 99.3%). Beyond
 ``SIGNS_FROM`` rows a first stage keeps the ``SIGNS_SHARE`` of rows sharing the most sign bits with
-the query (`mcp_memory.store.signs`, 32 bytes a row): at 1M rows 11 instead of 26 ms, 99.98% of
-the exact 100 nearest found (bench/scans.py). Several query vectors share one pass over the rows
+the query (`mcp_memory.store.signs`, 32 bytes a row): at 1M rows ~11 ms against ~26 ms for the two
+stages alone, 99.98% of the exact 100 nearest found (bench/scans.py). Several query vectors share one pass over the rows
 (`nearest_many`: the statements of one add) where the first stage is a product.
 The add path's duplicate checks look for close rows only and scan ``quick``: from ``QUICK_FROM``
 rows the ``QUICK_SIGNS_KEEP`` rows sharing the most sign bits with the statement are scored on the
@@ -364,8 +364,8 @@ class VectorMatrix:
         """The k rows of the scope closest to ``vector`` (exact), after applying every change
         committed so far. None if the matrix is not available (still loading, or too big).
         ``quick``: from ``quick_from`` rows, a first stage on the rows' sign bits and fewer rows
-        kept (the add path's duplicate checks: at 100k rows ~0.8 vs 3.2 ms, the same top 4 and
-        every row at cosine >= 0.8 found, bench/RESULTS.md)."""
+        kept (the add path's duplicate checks: at 100k rows ~0.8 ms against ~3 ms for a search's
+        scan, the same top 4 and every row at cosine >= 0.8 found, bench/scans.py)."""
         many = self.nearest_many(None if vector is None else [vector], scope, kinds, k, quick=quick)
         return None if many is None else Nearest(many[0][0], many[1], many[2])
 

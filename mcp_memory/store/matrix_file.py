@@ -11,11 +11,12 @@ them; otherwise the matrix loads from SQLite as before. Erasing for good (`purge
 removes it, since it may still hold vectors of deleted memories.
 
 The file is a JSON header (the matrix's metadata, and where each array lies) followed by the
-arrays' raw bytes, each at a 64-byte boundary. The rows' sign bits (`mcp_memory.store.signs`) were
-added to it without a new format number: a file without them is used, and they are derived. Reading it is a read straight into each of the
+arrays' raw bytes, each at a 64-byte boundary. Reading it is a read straight into each of the
 matrix's arrays, and the id map is rebuilt from the stored array of ids without making a Python
 string of each (`IdMap.from_array`): at 1M rows, 0.3 s instead of 1.5 s for format 1 (an .npz
-whose ids were one text), and the reads release the GIL that start-up's imports need.
+whose ids were one text), and the reads release the GIL that start-up's imports need. The rows'
+sign bits (`mcp_memory.store.signs`) were added without a new format number: a file without them
+is used, the bits are derived, and the file is written again.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Sign bits of the vector matrix's rows: the first stage of the add path's duplicate checks.
+"""Sign bits of the vector matrix's rows: the first stage of scans over many rows (the add path's
+duplicate checks, and searches of large scopes).
 
 A row's bit j is set when its component j is positive: 32 bytes for WordLlama's 256 dimensions.
 Two vectors that point the same way share most of their signs, so counting the bits a row shares
 with the query (an XOR and a popcount per 64 dimensions) picks the few rows worth scoring on
-their int8 components, at a fraction of the cost of a product over every row: at 100k rows
-~0.5 ms instead of ~1.5 ms for the first quarter of the components, at 1M ~5 ms instead of ~20 ms,
-with the same rows at cosine >= 0.8 found (bench/RESULTS.md, "Sixth speed pass").
+their int8 components, at a fraction of the cost of a product over every row: the add path's
+whole scan takes 0.8-0.9 ms instead of 1.9-2.4 ms at 100k rows, 5-5.5 ms instead of 18-19.5 ms at
+1M, with the same rows at cosine >= 0.8 found (bench/scans.py; bench/RESULTS.md, "Sixth speed
+pass").
 
 The bits are kept column-wise (one contiguous array of n words per 64 dimensions): each pass
 reads one word per row.

@@ -178,11 +178,11 @@ class IndexSync:
         finally:
             self.lock.release()
 
-    def _drain_locked(self, upto: int | None) -> int:
+    def _drain_locked(self, upto: int) -> int:
         applied, seen_seq = 0, 0
         while True:
             pending = [(seq, mid) for seq, mid in self.sql.pending_index(BATCH, after=seen_seq)
-                       if upto is None or seq <= upto]
+                       if seq <= upto]
             if not pending:
                 return applied
             seen_seq = pending[-1][0]
