@@ -126,7 +126,7 @@ class Retriever:
         """The fused scores of the candidates ``rows`` (those of ``cos``, ``bm25`` and ``overlay``
         among them) still active and in scope, best first."""
         top_bm25 = max(bm25.values(), default=0.0) or 1.0
-        qtokens = textlib.content_tokens(query)
+        qstems = textlib.content_stems(query)
         out = []
         for mid in dict.fromkeys([*cos, *bm25, *overlay]):
             row = rows.get(mid)
@@ -138,9 +138,9 @@ class Retriever:
                 continue
             if mid in overlay:  # the index may not hold this text yet: score it here
                 c = float(np.dot(row.vector, qvec)) if row.vector is not None and qvec is not None else 0.0
-                t = _overlap(qtokens, row.text)
+                t = _overlap(qstems, row.text)
             elif vector_only:
-                c, t = cos.get(mid, 0.0), _overlap(qtokens, row.text)
+                c, t = cos.get(mid, 0.0), _overlap(qstems, row.text)
             else:
                 c, t = cos.get(mid, 0.0), bm25.get(mid, 0.0) / top_bm25
             score = W_VECTOR * max(c, 0.0) + W_TEXT * t
@@ -270,12 +270,11 @@ class Retriever:
         return {mid for _, mid in self.sql.pending_index(OVERLAY_MAX, newest=True)}
 
 
-def _overlap(qtokens: set[str], text: str) -> float:
-    """Share of the query's content words in a text: a stand-in for scaled BM25."""
-    if not qtokens:
+def _overlap(qstems: frozenset[str], text: str) -> float:
+    """Share of the query's content words (their stems) in a text: a stand-in for scaled BM25."""
+    if not qstems:
         return 0.0
-    stems = {textlib.stem(t) for t in textlib.content_tokens(text)}
-    return sum(textlib.stem(t) in stems for t in qtokens) / len(qtokens)
+    return len(qstems & textlib.content_stems(text)) / len(qstems)
 
 
 def _in_scope(row: MemoryRow, scope: Scope) -> bool:

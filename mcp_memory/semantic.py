@@ -296,8 +296,8 @@ class SemanticEngine:
             if e.event not in ("ADD", "UPDATE"):
                 continue
             hits = (similar or {}).get(e.memory)
-            if hits is None:
-                hits = self._search(e.memory, _owner(scope), RELATED_PER_FACT)
+            if hits is None:  # a statement too short for the duplicate check: by meaning too, not BM25
+                hits = self._search(e.memory, _owner(scope), RELATED_PER_FACT, vector_only=True)
             for s in hits:
                 if s.row.id not in mine and s.row.id not in found and s.score >= 0.15:
                     found[s.row.id] = Hit(id=s.row.id, memory=s.row.text, score=s.score,

@@ -238,6 +238,16 @@ class MemoryService:
         return self._opened
 
     @property
+    def answers_in_process(self) -> bool:
+        """Whether a call that needs no model answers in milliseconds now, from this process alone:
+        the store open, the search index and the vector matrix loaded, and the embedder in process
+        (WordLlama, not an HTTP endpoint). The MCP layer runs such calls on its event loop instead of
+        handing them to a worker thread (`mcp_memory.tooling.run`)."""
+        if not self._opened or not self.sync.is_ready or self.settings.embedder != "wordllama":
+            return False
+        return self.matrix is not None and self.matrix.ready
+
+    @property
     def graph(self) -> GraphMemory:
         """The graph and temporal API (entities, relations, as_of) over the same store."""
         self._ready()

@@ -55,8 +55,18 @@ _NEGATIONS = frozenset("not no never nothing nobody none neither nor don't doesn
                        "weren't won't wouldn't can't cannot couldn't shouldn't hasn't haven't hadn't".split())
 
 
-def content_tokens(text: str) -> set[str]:
-    return {w for w in _WORD.findall(normalize(text)) if w not in STOPWORDS}
+@functools.lru_cache(maxsize=1024)
+def content_tokens(text: str) -> frozenset[str]:
+    """The words of a text that carry content (no stopwords), normalised. Cached: the add path
+    compares each candidate's words several times (a few hundred bytes an entry for
+    a typical fact)."""
+    return frozenset(w for w in _WORD.findall(normalize(text)) if w not in STOPWORDS)
+
+
+@functools.lru_cache(maxsize=1024)
+def content_stems(text: str) -> frozenset[str]:
+    """`stem` of each of `content_tokens`."""
+    return frozenset(stem(t) for t in content_tokens(text))
 
 
 @functools.lru_cache(maxsize=65536)

@@ -1,15 +1,23 @@
 """Shared pieces of the MCP tool modules: argument types, annotations, result conversion."""
 
+from __future__ import annotations
+
 import logging
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio.from_thread
+import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from mcp_memory.models import compact_json
+
+if TYPE_CHECKING:
+    from mcp_memory.service import MemoryService
+
+T = TypeVar("T")
 
 UserId = Annotated[str | None, Field(description="Whose memory. Omit for the default user.")]
 AgentId = Annotated[str | None, Field(description="Limit to memories of one agent/assistant.")]
@@ -25,6 +33,18 @@ def ok(model: BaseModel) -> CallToolResult:
     """Compact JSON for the model to read, and the same data as structured content."""
     data = model.model_dump(mode="json", exclude_none=True)
     return CallToolResult(content=[TextContent(type="text", text=compact_json(model))], structured_content=data)
+
+
+async def run(service: MemoryService, call: Callable[[], T], *, in_process: bool = True) -> T:
+    """Run a synchronous service call for an async tool: on the event loop when the call needs no
+    model and the service answers in process now (``service.answers_in_process``), in a worker
+    thread otherwise (as the SDK runs synchronous tools). The hand-off to a thread and back cost
+    ~0.4 ms of an add's 3-5 ms over MCP stdio (bench/RESULTS.md, "Seventh speed pass"). A call that
+    may wait on a model or an HTTP endpoint, report progress or run long passes
+    ``in_process=False``: it must not hold up the loop."""
+    if in_process and service.answers_in_process:
+        return call()
+    return await anyio.to_thread.run_sync(call)
 
 
 def progress_reporter(ctx: Context) -> Callable[[int, int], None]:

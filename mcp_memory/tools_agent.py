@@ -11,10 +11,11 @@ from mcp_memory.agentic import DEFAULT_LIMIT, render_blocks
 from mcp_memory.instructions import AGENT
 from mcp_memory.models import ArchivalInsert, ArchivalResult, Block, BlockList, LogResult, RecallResult
 from mcp_memory.service import MemoryService
-from mcp_memory.tooling import READ_ONLY, WRITES, RunId, UserId, ok, progress_reporter
+from mcp_memory.tooling import READ_ONLY, WRITES, RunId, UserId, ok, progress_reporter, run
 from mcp_memory.tools_passive import MessageIn
 
 INSTRUCTIONS = AGENT
+LOG_IN_PROCESS = 64  # turns logged on the event loop at most (each is embedded): bigger logs go to a thread
 
 Label = Annotated[str, Field(description="Block label, e.g. 'human' or 'persona'.")]
 Date = Annotated[str | None, Field(description="ISO 8601 date or datetime (UTC if no offset).")]
@@ -93,7 +94,7 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
         return ok(service.agent.archival_insert(text, tags, user_id, progress=progress_reporter(ctx)))
 
     @mcp.tool(annotations=READ_ONLY)
-    def archival_search(
+    async def archival_search(
         query: Annotated[str, Field(description="What you are looking for, in natural language.")],
         tags: Annotated[list[str] | None, Field(description="Only passages with these tags.")] = None,
         tag_match: Annotated[Literal["any", "all"], Field(description="Match any or all of the tags.")] = "any",
@@ -104,20 +105,22 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
     ) -> Annotated[CallToolResult, ArchivalResult]:
         """Search archival memory (and the facts stored by add_memory) by meaning and keywords, optionally
         by tags and by the date passages were stored. Best first, newest first on ties; pages with page."""
-        return ok(service.agent.archival_search(query, tags, tag_match, start_date, end_date, limit, page,
-                                                user_id))
+        return ok(await run(service, lambda: service.agent.archival_search(query, tags, tag_match, start_date,
+                                                                           end_date, limit, page, user_id)))
 
     @mcp.tool(annotations=WRITES)
-    def log_messages(
+    async def log_messages(
         messages: Annotated[list[MessageIn], Field(description="Turns to log, oldest first.")],
         run_id: RunId = None, user_id: UserId = None,
     ) -> Annotated[CallToolResult, LogResult]:
         """Append conversation turns to recall memory so they can be searched later with recall. Log each
         exchange as it happens (role, content, and created_at when known)."""
-        return ok(service.agent.log_messages([m.model_dump() for m in messages], run_id, user_id))
+        turns = [m.model_dump() for m in messages]
+        return ok(await run(service, lambda: service.agent.log_messages(turns, run_id, user_id),
+                            in_process=len(turns) <= LOG_IN_PROCESS))
 
     @mcp.tool(annotations=READ_ONLY)
-    def recall(
+    async def recall(
         query: Annotated[str | None, Field(description="Words to find; omit for the newest messages.")] = None,
         roles: Annotated[list[Literal["user", "assistant", "system", "tool"]] | None,
                          Field(description="Only these roles.")] = None,
@@ -130,7 +133,8 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
         Results are ranked and include the turns around each match; a speaker or a date named in the query
         ("what did Sam say about the move in March 2024?") is preferred. Use it for "what did we say about
         X" and "what happened last week". Each message has its time."""
-        return ok(service.agent.recall(query, roles, start_date, end_date, run_id, limit, page, user_id))
+        return ok(await run(service, lambda: service.agent.recall(query, roles, start_date, end_date, run_id, limit,
+                                                                  page, user_id)))
 
     @mcp.resource("memory://core", name="core_memory", mime_type="text/plain",
                   description="All core memory blocks, rendered as they sit in the assistant's context.")

@@ -1,5 +1,6 @@
 """Mem0-style tools: passive memory of facts (add, search, list, get, update, delete, history)."""
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -10,7 +11,7 @@ from mcp_memory.instructions import PASSIVE
 from mcp_memory.models import AddResult, DeleteResult, History, Memory, MemoryEvent, MemoryList, SearchResult
 from mcp_memory.service import MemoryService
 from mcp_memory.tooling import (
-    DESTRUCTIVE, READ_ONLY, WRITES, AgentId, MemoryId, RunId, UserId, ok, progress_reporter,
+    DESTRUCTIVE, READ_ONLY, WRITES, AgentId, MemoryId, RunId, UserId, ok, progress_reporter, run,
 )
 
 INSTRUCTIONS = PASSIVE
@@ -27,7 +28,7 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
     settings = service.settings
 
     @mcp.tool(annotations=WRITES)
-    def add_memory(
+    async def add_memory(
         ctx: Context,
         text: Annotated[str | None, Field(description="Facts to remember, one self-contained statement per "
                                           "sentence, e.g. 'User is allergic to soy milk.'")] = None,
@@ -52,11 +53,13 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
             from mcp_memory.sampling import sampling_llm
 
             llm = sampling_llm(ctx)
-        return ok(service.add(text, [m.model_dump() for m in messages] if messages else None, user_id=user_id,
-                              agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer, llm=llm, wait=wait))
+        call = partial(service.add, text, [m.model_dump() for m in messages] if messages else None, user_id=user_id,
+                       agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer, llm=llm, wait=wait)
+        no_model = not infer or (llm is None and not service.settings.llm_enabled)  # the rules, or verbatim
+        return ok(await run(service, call, in_process=no_model))
 
     @mcp.tool(annotations=READ_ONLY)
-    def search_memory(
+    async def search_memory(
         query: Annotated[str, Field(description="What you want to know, in natural language.")],
         user_id: UserId = None, agent_id: AgentId = None, run_id: RunId = None,
         filters: Annotated[dict[str, Any] | None, Field(description="Metadata equality filters, e.g. "
@@ -71,9 +74,9 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
         """Find the stored facts most relevant to a question (hybrid semantic + keyword search over the
         user's active memories). Call it before answering anything that may depend on what you know about
         the user. Returns hits with id, memory text, score (0-1) and dates, best first."""
-        return ok(service.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
-                                 limit=limit, threshold=threshold, max_tokens=max_tokens,
-                                 include_relations=include_relations))
+        return ok(await run(service, partial(service.search, query, user_id=user_id, agent_id=agent_id,
+                                             run_id=run_id, filters=filters, limit=limit, threshold=threshold,
+                                             max_tokens=max_tokens, include_relations=include_relations)))
 
     @mcp.tool(annotations=READ_ONLY)
     def list_memories(
@@ -86,9 +89,9 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
                                 page_size=page_size))
 
     @mcp.tool(annotations=READ_ONLY)
-    def get_memory(memory_id: MemoryId) -> Annotated[CallToolResult, Memory]:
+    async def get_memory(memory_id: MemoryId) -> Annotated[CallToolResult, Memory]:
         """Show one memory with its scope, metadata, state and the messages it was extracted from."""
-        return ok(service.get(memory_id))
+        return ok(await run(service, partial(service.get, memory_id)))
 
     @mcp.tool(annotations=WRITES)
     def update_memory(

@@ -232,3 +232,26 @@ def test_wordllama_vectors_are_bit_identical_with_wordllamas_own():
     # a smaller batch, then one text at a time (no padding at all): the same vectors
     assert np.array_equal(ours.embed_batch(texts[:3]), normalize(reference.embed(texts[:3], norm=False)))
     assert all(np.array_equal(ours.embed(t), normalize(reference.embed([t], norm=False))[0]) for t in texts[:12])
+
+
+def test_answers_in_process_once_loaded_and_only_with_the_local_embedder(make_service: Any, tmp_path: Path,
+                                                                          fake_openai: Any):
+    """What lets the MCP layer run a call on its event loop (`mcp_memory.tooling.run`): never
+    before the store, index and matrix are loaded, never with an embedder behind HTTP, never
+    when searches would go to LanceDB's slower vector search."""
+    svc = make_service()
+    assert not svc.answers_in_process  # not opened yet: a call would wait for the opening
+    svc.add("I love dark roast coffee")
+    assert svc.matrix is not None and svc.matrix.wait_loaded(30)
+    svc.sync.wait_ready()
+    assert svc.answers_in_process
+    no_matrix = make_service(data_dir=tmp_path / "no-matrix", vector_cache_mb=0)
+    no_matrix.add("I love dark roast coffee")
+    no_matrix.sync.wait_ready()
+    assert not no_matrix.answers_in_process
+    remote = make_service(data_dir=tmp_path / "remote", embedder="openai", embed_base_url=fake_openai.url,
+                          embed_model="toy-embed", embed_dimensions=32)
+    remote.add("I love dark roast coffee")
+    remote.sync.wait_ready()
+    assert remote.matrix is not None and remote.matrix.wait_loaded(30)
+    assert not remote.answers_in_process
