@@ -377,6 +377,7 @@ def _load(settings: Settings, service: Any, instructions: str, inbox: _Inbox) ->
 def serve(settings: Settings) -> None:
     """Serve MCP over this process's stdin/stdout until the client closes stdin."""
     from mcp_memory import instructions as instructions_mod
+    from mcp_memory.process import pause_gc_during_startup
     from mcp_memory.service import MemoryService
 
     wire_in, wire_out = _claim_wire()
@@ -384,6 +385,7 @@ def serve(settings: Settings) -> None:
     threading.Thread(target=_read, args=(wire_in, inbox), name="mcp-memory-stdin", daemon=True).start()
 
     service = MemoryService(settings)
+    pause_gc_during_startup(lambda: service.started)
     text = instructions_mod.build(settings, service)
     threading.Thread(target=_load, args=(settings, service, text, inbox), name="mcp-memory-sdk",
                      daemon=True).start()

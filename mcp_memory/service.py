@@ -238,6 +238,14 @@ class MemoryService:
         return self._opened
 
     @property
+    def started(self) -> bool:
+        """The background start-up is over: the store open, the search index and the vector matrix
+        loaded (or failed to)."""
+        if not self._opened or self._indexer.is_alive():
+            return False
+        return self.matrix is None or self.matrix.load_finished
+
+    @property
     def answers_in_process(self) -> bool:
         """Whether a call that needs no model answers in milliseconds now, from this process alone:
         the store open, the search index and the vector matrix loaded, and the embedder in process

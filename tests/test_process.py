@@ -39,3 +39,13 @@ def test_idle_trim_runs_once_the_work_stops():
     assert not runs
     time.sleep(2.0)
     assert len(runs) == 1 and runs[0] - last >= 1.0  # once, a quiet period after the last call
+
+
+def test_gc_is_paused_until_start_up_is_over_then_start_up_objects_are_frozen():
+    code = ("import gc, threading, time, mcp_memory.process as p; done = threading.Event(); "
+            "p.pause_gc_during_startup(done.is_set); print(gc.isenabled(), gc.get_freeze_count() == 0); "
+            "time.sleep(0.2); print(gc.isenabled()); done.set(); time.sleep(0.3); "
+            "print(gc.isenabled(), gc.get_freeze_count() > 1000); "
+            "p.pause_gc_during_startup(lambda: False, limit=0.1); time.sleep(0.4); print(gc.isenabled())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "False", "True", "True", "True"]  # the last: resumed at the limit

@@ -173,6 +173,11 @@ class VectorMatrix:
                 self.source, self._replayed, self._file_outdated = "file", 0, False
         return snap is not None and matrix_file.write(snap, self.file)
 
+    @property
+    def load_finished(self) -> bool:
+        """`load` has finished, loaded or not."""
+        return self._done.is_set()
+
     def wait_loaded(self, timeout: float) -> bool:
         """Wait for `load` to finish; whether the matrix can serve searches."""
         self._done.wait(timeout)
