@@ -66,9 +66,12 @@ def pause_gc_during_startup(started: Callable[[], bool], limit: float = 60.0) ->
 
     Start-up imports the SDK, LanceDB and pyarrow and opens the store: ~140k objects that live as
     long as the process, which the collector otherwise walks over and over while they are made
-    (~130 ms of a start-up at 10k memories, two full collections of ~34 ms among them), and again
-    in every later full collection. Resumes once ``started()`` holds (polled every 50 ms), at
-    most ``limit`` s after the call."""
+    (~130 ms over a start-up at 10k memories and its first 50 calls, two full collections of
+    ~34 ms among them), and again in every later full collection. Spawn -> first search at 100k:
+    1.21 s instead of 1.39 s (bench/RESULTS.md, "Seventh speed pass"). The few thousand objects
+    already garbage at the end of start-up are frozen with the rest: collecting them first would
+    cost ~120 ms just when the first calls come. Resumes once ``started()`` holds (polled every
+    50 ms), at most ``limit`` s after the call."""
     gc.disable()
 
     def resume() -> None:

@@ -1,4 +1,5 @@
-"""Shared pieces of the MCP tool modules: argument types, annotations, result conversion."""
+"""Shared pieces of the MCP tool modules: argument types, annotations, result conversion, and
+where a tool's service call runs (`run`)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ async def run(service: MemoryService, call: Callable[[], T], *, in_process: bool
     """Run a synchronous service call for an async tool: on the event loop when the call needs no
     model and the service answers in process now (``service.answers_in_process``), in a worker
     thread otherwise (as the SDK runs synchronous tools). The hand-off to a thread and back cost
-    ~0.4 ms of an add's 3-5 ms over MCP stdio (bench/RESULTS.md, "Seventh speed pass"). A call that
-    may wait on a model or an HTTP endpoint, report progress or run long passes
-    ``in_process=False``: it must not hold up the loop."""
+    0.3-0.6 ms of an add over MCP stdio (bench/RESULTS.md, "Seventh speed pass"). A call that may
+    wait on a model or an HTTP endpoint, report progress or run long passes ``in_process=False``:
+    it must not hold up the loop. A write that finds another process writing waits for it on the
+    loop: writers hold SQLite's lock for a few ms (a bulk import ~25 ms a batch, `bulk.BATCH`)."""
     if in_process and service.answers_in_process:
         return call()
     return await anyio.to_thread.run_sync(call)
