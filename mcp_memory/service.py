@@ -202,7 +202,7 @@ class MemoryService:
     def _check_identity(self, current: EmbedderIdentity) -> None:
         stored = self.sql.get_meta("embedder")
         value = json.dumps({"name": current.name, "dim": current.dim, "fingerprint": current.fingerprint})
-        if stored is None or self.sql.count_active() == 0:
+        if stored is None or not self.sql.has_active():
             if stored != value:
                 with self.sql.write() as conn:
                     self.sql.set_meta(conn, "embedder", value)
