@@ -42,8 +42,9 @@ async def run(service: MemoryService, call: Callable[[], T], *, in_process: bool
     thread otherwise (as the SDK runs synchronous tools). The hand-off to a thread and back cost
     0.3-0.6 ms of an add over MCP stdio (bench/RESULTS.md, "Seventh speed pass"). A call that may
     wait on a model or an HTTP endpoint, report progress or run long passes ``in_process=False``:
-    it must not hold up the loop. A write that finds another process writing waits for it on the
-    loop: writers hold SQLite's lock for a few ms (a bulk import ~25 ms a batch, `bulk.BATCH`)."""
+    it must not hold up the loop. What such a call may still wait for, on the loop: another
+    process's SQLite write (a few ms; a bulk import ~25 ms a batch, `bulk.BATCH`), and, for a search
+    right after writes, applying the index queue first (~20 ms a LanceDB write)."""
     if in_process and service.answers_in_process:
         return call()
     return await anyio.to_thread.run_sync(call)
