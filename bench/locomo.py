@@ -4,15 +4,17 @@ over MCP stdio against a real `mcp-memory serve`, next to a BM25 floor computed 
     python bench/locomo.py [--data ../shared/data/locomo-dev.json] [--no-memory] [--no-write]
 
 Each conversation gets a fresh server and data directory (one person's whole history, as a
-single user's store holds it; --shared-store puts all five in one store as five users) and
+single user's store holds it; --shared-store puts them all in one store as one user each) and
 its own user_id: every turn is logged with `log_messages` (one run_id
 per session, speaker in `name`, the session's date and time as `created_at`, turns 5 s apart),
 inserted with `archival_memory_insert` (user `<conv>-archival`) and with `add_memory(infer=false)`
 (user `<conv>-facts`) as "[8 May 2023] Caroline: text"; an image a turn shares is added to its
 text as "[image: <caption>]". Each question is asked once per tool (limit 10) and scored on its
 evidence turns: any@k (at least one in the top k), all@k, frac@k (mean share in the top k),
-k = 5, 10, per category; "overall" is categories 1-4 (5, adversarial, is shown apart). Splits:
-dev = conversations 0-2 (where the method was developed), validation = 3-4, all.
+k = 5, 10, per category; "overall" is categories 1-4 (5, adversarial, is shown apart). Splits, by
+sample id: dev = conv-26, -30, -41 (where the method was developed), validation = conv-42, -43 (the
+rest of the dev file), unseen = any other conversation (e.g. the rest of LoCoMo's locomo10.json,
+passed with --data), all.
 Prints the figures, writes the section "LoCoMo retrieval" of bench/RESULTS.md, and exits 1 if
 recall misses the target (categories 1-4, all conversations: any@10 >= 80%, frac@10 >= 75%).
 """
@@ -35,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.locomo_data import CATEGORIES, DATA, SPLITS, call, doc_text, ingest, load  # noqa: E402
+from bench.locomo_data import CATEGORIES, DATA, call, doc_text, ingest, load, splits  # noqa: E402
 from bench.machine import machine_line, write_section  # noqa: E402
 from mcp_memory.text import STOPWORDS, normalize  # noqa: E402
 
@@ -142,7 +144,7 @@ async def run_server(convs: list[dict[str, Any]], data_dir: Path, memory: bool,
 
 async def run_all(convs: list[dict[str, Any]], tmp: Path, memory: bool, shared: bool) -> dict[str, Any]:
     """A fresh server and data directory per conversation (one person's whole history, as a single
-    user's store holds it), or one for all (``shared``: five users in one store)."""
+    user's store holds it), or one for all (``shared``: one user each in one store)."""
     ranked: dict[str, list[list[list[str]]]] = defaultdict(list)
     latency: dict[str, list[float]] = defaultdict(list)
     counts: dict[str, Counter[str]] = {"events": Counter(), "unmapped": Counter()}
@@ -171,7 +173,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--no-memory", action="store_true", help="score recall only (skip archival / search_memory)")
     ap.add_argument("--shared-store", action="store_true",
-                    help="one server and store for all conversations (five users) instead of one each")
+                    help="one server and store for all conversations (one user each) instead of one each")
     ap.add_argument("--no-write", action="store_true", help="do not touch bench/RESULTS.md")
     args = ap.parse_args()
     convs = load(args.data)
@@ -190,22 +192,22 @@ def main() -> int:
         rows[name] = [{"conv": ci, "cat": q["cat"], **score(r, q["ev"])} for (ci, q), r in zip(questions, ranked)]
 
     lines = [machine_line() + f"; load average {load_before:.2f} at start", "",
-             f"{len(convs)} conversations, {sum(len(c['turns']) for c in convs)} turns, {len(questions)} questions "
+             f"`{args.data.name}`: {len(convs)} conversations, {sum(len(c['turns']) for c in convs)} turns, {len(questions)} questions "
              f"with evidence ({sum(q['cat'] != 5 for _, q in questions)} in categories 1-4); "
              f"{sum(c['dropped_ids'] for c in convs)} malformed or unknown evidence ids dropped. "
-             + ("One server and store for all conversations (five users); " if args.shared_store else
+             + ("One server and store for all conversations (one user each); " if args.shared_store else
                 "A fresh server and store per conversation; ") +
              f"run took {took:.0f} s (ingest over MCP {res['ingest_s']:.0f} s). {FLOOR_QUOTED}.", ""]
     main_cats = {1, 2, 3, 4}
-    for split, ids in SPLITS.items():
+    groups = splits(convs)
+    for split, ids in groups.items():
         lines += table(f"{split}, categories 1-4", [(n, aggregate(rows[n], ids, main_cats)) for n in systems])
     per_cat = []
     for name in ("recall", "BM25 floor"):
-        per_cat += [(f"{name}: {cat} {CATEGORIES[cat]}", aggregate(rows[name], SPLITS["all"], {cat}))
+        per_cat += [(f"{name}: {cat} {CATEGORIES[cat]}", aggregate(rows[name], groups["all"], {cat}))
                     for cat in (1, 2, 3, 4, 5)]
     lines += table("per category, all conversations (category 5 is not in the overall figures)", per_cat)
-    rec, floor = aggregate(rows["recall"], SPLITS["all"], main_cats), aggregate(rows["BM25 floor"], SPLITS["all"],
-                                                                               main_cats)
+    rec, floor = (aggregate(rows[name], groups["all"], main_cats) for name in ("recall", "BM25 floor"))
     lines.append("recall / BM25 floor (all, categories 1-4): " + ", ".join(
         f"{m} {rec[m] / floor[m]:.2f}x" for m in ("any@10", "frac@10", "all@10")))
     lat = res["latency"]
@@ -225,7 +227,8 @@ def main() -> int:
                  + ", ".join(f"{m} >= {v:.0f}%" for m, v in TARGET.items()) + ")")
     print("\n".join(lines))
     if not args.no_write:
-        write_section("LoCoMo retrieval" + (", one shared store" if args.shared_store else ""), lines)
+        write_section("LoCoMo retrieval" + (", one shared store" if args.shared_store else "")
+                      + ("" if args.data.resolve() == DATA.resolve() else f", {args.data.name}"), lines)
     return 0 if ok else 1
 
 

@@ -8,8 +8,9 @@ stdio); here the conversations are logged once into an in-process store and each
 re-ranks every question, so a whole table takes a minute or two. Rows: the shipped ranking,
 each idea taken out, alternatives that were tried instead (rank fusion, z-score fusion,
 BM25 alone, vectors alone, neighbours as a sum, one neighbour each way...), and a sensitivity
-sweep of every constant. Splits as in locomo.py: dev = conversations 0-2, validation = 3-4.
-Writes the section "LoCoMo ablation (recall ranking)" of bench/RESULTS.md.
+sweep of every constant. Splits as in locomo.py, by sample id: dev (conv-26, -30, -41),
+validation (conv-42, -43), unseen (any other conversation), all.
+Writes the section "LoCoMo ablation (recall ranking)" of bench/RESULTS.md (dev file only).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.locomo import aggregate, score  # noqa: E402
-from bench.locomo_data import DATA, SPLITS, load  # noqa: E402
+from bench.locomo_data import DATA, load, splits  # noqa: E402
 from bench.machine import machine_line, write_section  # noqa: E402
 from mcp_memory.config import Settings  # noqa: E402
 from mcp_memory.recall_rank import DEFAULT, Ranking, RecallRanker, weighted_sum  # noqa: E402
@@ -117,12 +118,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--only", help="comma-separated variant keys")
-    ap.add_argument("--shared-store", action="store_true", help="all conversations in one store (five users)")
+    ap.add_argument("--shared-store", action="store_true", help="all conversations in one store (one user each)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     convs = load(args.data)
     variants = [v for v in VARIANTS if not args.only or v[0] in args.only.split(",")]
     questions = [(c["id"], q) for c in convs for q in c["questions"] if q["cat"] != 5]
+    parts = splits(convs)
+    short = {split: split.split(" (")[0] for split in parts}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         # one store per conversation (as bench/locomo.py), or all in one with --shared-store
@@ -142,27 +145,25 @@ def main() -> int:
                     hits = rankers[ci].rank(q["q"], fts_query(q["q"]) or "", Filters(f"locomo-{ci}"), 10)
                     rows.append({"conv": ci, "cat": q["cat"], **score([[ids[ci][h["id"]]] for h in hits], q["ev"])})
                 ms = (time.perf_counter() - t0) * 1000 / len(questions)
-                agg = {split: aggregate(rows, members, {1, 2, 3, 4}) for split, members in SPLITS.items()}
+                agg = {split: aggregate(rows, members, {1, 2, 3, 4}) for split, members in parts.items()}
                 results.append((key, label, agg, ms))
-                d, v, a = (agg[s] for s in SPLITS)
-                print(f"{key:9s} dev any@10 {d['any@10']:5.1f} frac@10 {d['frac@10']:5.1f} | val any@10 "
-                      f"{v['any@10']:5.1f} frac@10 {v['frac@10']:5.1f} | all any@10 {a['any@10']:5.1f} frac@10 "
-                      f"{a['frac@10']:5.1f} all@10 {a['all@10']:5.1f} | {ms:.1f} ms  {label}", flush=True)
+                print(f"{key:9s} " + " | ".join(f"{short[g]} any@10 {a['any@10']:5.1f} frac@10 {a['frac@10']:5.1f}"
+                                               for g, a in agg.items())
+                      + f" all@10 {agg['all']['all@10']:5.1f} | {ms:.1f} ms  {label}", flush=True)
         finally:
             for svc in {id(s): s for s in stores.values()}.values():
                 svc.close()
     lines = [machine_line(), "",
              "In process, the product's ranker with one change at a time, "
-             + ("all five conversations in one store (five users)" if args.shared_store else
+             + ("all conversations in one store (one user each)" if args.shared_store else
                 "one store per conversation") + "; categories 1-4; any@10 / frac@10 "
-             "(all@10 for all conversations); dev = conversations 0-2, validation = 3-4; ms = mean rank time.", "",
-             "| variant | dev any@10 | dev frac@10 | val any@10 | val frac@10 | all any@10 | all frac@10 | "
-             "all all@10 | ms |", "|---|---|---|---|---|---|---|---|---|"]
+             "(all@10 for all conversations); " + ", ".join(parts) + "; ms = mean rank time.", "",
+             "| variant | " + " | ".join(f"{short[g]} any@10 | {short[g]} frac@10" for g in parts)
+             + " | all all@10 | ms |", "|---" * (2 * len(parts) + 3) + "|"]
     for key, label, agg, ms in results:
-        d, v, a = (agg[s] for s in SPLITS)
-        lines.append(f"| {label} | {d['any@10']:.1f} | {d['frac@10']:.1f} | {v['any@10']:.1f} | {v['frac@10']:.1f} "
-                     f"| {a['any@10']:.1f} | {a['frac@10']:.1f} | {a['all@10']:.1f} | {ms:.1f} |")
-    if not args.no_write and not args.only:
+        lines.append(f"| {label} | " + " | ".join(f"{a['any@10']:.1f} | {a['frac@10']:.1f}" for a in agg.values())
+                     + f" | {agg['all']['all@10']:.1f} | {ms:.1f} |")
+    if not args.no_write and not args.only and args.data.resolve() == DATA.resolve():
         write_section("LoCoMo ablation (recall ranking)" + (", one shared store" if args.shared_store else ""),
                       lines)
     return 0

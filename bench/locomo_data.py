@@ -17,7 +17,22 @@ from mcp_memory.text import normalize
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "locomo-dev.json"
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
-SPLITS = {"dev (conv 0-2)": {0, 1, 2}, "validation (conv 3-4)": {3, 4}, "all": {0, 1, 2, 3, 4}}
+# The method was developed on the first three conversations of the dev file and checked on its
+# last two; any other LoCoMo conversation (the rest of locomo10.json) was never looked at.
+DEVELOPMENT = ("conv-26", "conv-30", "conv-41")
+VALIDATION = ("conv-42", "conv-43")
+
+
+def splits(convs: list[dict[str, Any]]) -> dict[str, set[int]]:
+    """The conversations of ``convs`` by how they were used, by sample id: development, validation,
+    unseen (any other); only those that are neither empty nor the whole file, then "all"."""
+    groups = {"dev": {c["id"] for c in convs if c["sample"] in DEVELOPMENT},
+              "validation": {c["id"] for c in convs if c["sample"] in VALIDATION}}
+    groups["unseen"] = {c["id"] for c in convs} - groups["dev"] - groups["validation"]
+    out = {f"{name} ({', '.join(c['sample'] for c in convs if c['id'] in ids)})": ids
+           for name, ids in groups.items() if ids and len(ids) < len(convs)}
+    out["all"] = {c["id"] for c in convs}
+    return out
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -48,7 +63,8 @@ def load(path: Path) -> list[dict[str, Any]]:
                         dropped += did not in valid
             if ev:
                 questions.append({"q": q["question"], "cat": q["category"], "ev": ev})
-        convs.append({"id": ci, "turns": turns, "questions": questions, "dropped_ids": dropped})
+        convs.append({"id": ci, "sample": item.get("sample_id", f"#{ci}"), "turns": turns, "questions": questions,
+                      "dropped_ids": dropped})
     return convs
 
 
