@@ -145,6 +145,29 @@ def referred(text: str, written: date) -> list[Span]:
     return [Span(written, written), *mentioned(text), *_relative(text, written)]
 
 
+_ASKS_WHEN = re.compile(
+    r"^\W*(?:\w+\W+){0,2}?(?:when\b|how long\b|since when\b|(?:in\s+)?(?:what|which)\s+"
+    r"(?:year|month|day|date|week|weekend|time of year|season)\b)", re.I)
+_SAYS_WHEN = re.compile(
+    r"\b(?:yesterday|today|tonight|tomorrow|recently|lately|ago|soon|the other day|(?:this|next|last|past|coming)\s+"
+    r"(?:few\s+)?(?:\w+\s+)?(?:days?|nights?|weeks?|weekends?|months?|years?|summer|winter|spring|fall|autumn|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)|(?:for|since|over)\s+(?:the\s+)?(?:past\s+)?"
+    r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)\s+"
+    r"(?:days?|weeks?|months?|years?)|(?:on\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?)\b",
+    re.I)
+
+
+def asks_when(question: str) -> bool:
+    """Whether ``question`` asks for a time: "When did...", "How long has...", "In which year..."."""
+    return bool(_ASKS_WHEN.search(question))
+
+
+def says_when(text: str) -> bool:
+    """Whether ``text`` says when something happened or will: a date, or a time relative to when it
+    was written ("last week", "two days ago", "next month", "for a month now", "on Friday")."""
+    return bool(_SAYS_WHEN.search(text) or mentioned(text))
+
+
 def day_of(timestamp: str) -> date | None:
     """The calendar day of a stored ISO 8601 timestamp."""
     try:

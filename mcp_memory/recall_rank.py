@@ -18,9 +18,12 @@ say, who said it and when (measured on LoCoMo, see bench/RESULTS.md):
    their conversation (same user and run) join in, and every turn adds
    ``context_weight`` (0.5) x the best own score among those neighbours: an answer is
    found through its question, a reply through what it replies to.
-4. Focus: x(1 + ``name_boost``) for messages whose speaker is named in the query, and
+4. Focus: x(1 + ``name_boost``) for messages whose speaker is named in the query,
    x(1 + ``date_boost``) for messages about a date the query names (written that day,
-   or naming it, or saying "yesterday", "last month"... that resolve to it).
+   or naming it, or saying "yesterday", "last month"... that resolve to it), and, when the
+   query asks when ("When did...", "How long has..."), x(1 + ``when_boost``) for messages
+   that say when ("last week", "next month", "for a month now", a date): the answer to a
+   when-question is a turn that tells a time, not the one that repeats its words.
 
 Every step is a few indexed SQLite queries; nothing is held in memory between calls.
 The constants are round, neutral values; bench/locomo_ablation.py shows the results are
@@ -61,6 +64,7 @@ class Ranking:
     context_weight: float = 0.5            # a neighbour's evidence counts half as much as a turn's own
     name_boost: float = 0.5                # x1.5 for the speaker the question names
     date_boost: float = 0.5                # x1.5 for turns about the date the question names
+    when_boost: float = 0.5                # x1.5 for turns that say when, if the question asks when
     candidates: int = 200                  # full-text matches considered
     expand: int = 50                       # best candidates whose neighbours are fetched
 
@@ -147,6 +151,11 @@ class RecallRanker:
             for t in ranked:
                 if t[0] >= floor and _about(t[3], spans):
                     t[0] *= 1 + r.date_boost
+        if r.when_boost and ranked and dates.asks_when(query):
+            floor = sorted((t[0] for t in ranked), reverse=True)[min(want, len(ranked)) - 1] / (1 + r.when_boost)
+            for t in ranked:
+                if t[0] >= floor and dates.says_when(t[3]["content"]):
+                    t[0] *= 1 + r.when_boost
         ranked.sort(key=lambda t: t[:3], reverse=True)
         return [t[3] for t in ranked[:want]]
 

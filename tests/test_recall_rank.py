@@ -73,6 +73,22 @@ def test_the_date_named_in_the_question_comes_first(service: MemoryService):
     assert contents(service, "hiking", end_date="2024-03-31") == ["We went hiking on Mount Tam, lovely views."]
 
 
+def test_a_when_question_prefers_the_turn_that_says_when(service: MemoryService):
+    log(service, "s1", "2024-05-10", [("Alice", "I joined the pottery class and I love the pottery class so much.")])
+    log(service, "s2", "2024-06-20", [("Bob", "The weather has been lovely."),
+                                      ("Alice", "I joined the pottery class last week."), ("Bob", "Nice, enjoy it.")])
+    question = "When did Alice join the pottery class?"
+    assert contents(service, question)[:2] == ["I joined the pottery class last week.",
+                                              "I joined the pottery class and I love the pottery class so much."]
+    # asked another way, the turn that repeats the words more comes first
+    assert contents(service, "Did Alice join the pottery class?")[0] == (
+        "I joined the pottery class and I love the pottery class so much.")
+    assert dates.asks_when(question) and dates.asks_when("How long has Bob played chess?")
+    assert not dates.asks_when("What does Alice do when she is stressed?")
+    assert dates.says_when("Been playing it for a month now") and dates.says_when("Let's do it next month")
+    assert dates.says_when("We met on 8 May, 2023") and not dates.says_when("I may go there with my dogs")
+
+
 def test_messages_get_vectors_and_rank_before_they_have_them(service: MemoryService):
     log(service, "s1", "2024-01-05", [("Ann", "My cat Miso knocked the plant over."),
                                       ("Ben", "Cats do love knocking things off tables.")])
