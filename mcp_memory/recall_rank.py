@@ -145,17 +145,10 @@ class RecallRanker:
             if named and row["name"] and row["name"].casefold() in named:
                 s *= 1 + r.name_boost
             ranked.append([s, row["created_at"], mid, row])
-        if spans and len(ranked) > 0:
-            # only a message that the boost could lift into the top `want` needs its dates read
-            floor = sorted((t[0] for t in ranked), reverse=True)[min(want, len(ranked)) - 1] / (1 + r.date_boost)
-            for t in ranked:
-                if t[0] >= floor and _about(t[3], spans):
-                    t[0] *= 1 + r.date_boost
-        if r.when_boost and ranked and dates.asks_when(query):
-            floor = sorted((t[0] for t in ranked), reverse=True)[min(want, len(ranked)) - 1] / (1 + r.when_boost)
-            for t in ranked:
-                if t[0] >= floor and dates.says_when(t[3]["content"]):
-                    t[0] *= 1 + r.when_boost
+        if spans:
+            _lift(ranked, want, r.date_boost, lambda row: _about(row, spans))
+        if r.when_boost and dates.asks_when(query):
+            _lift(ranked, want, r.when_boost, lambda row: dates.says_when(row["content"]))
         ranked.sort(key=lambda t: t[:3], reverse=True)
         return [t[3] for t in ranked[:want]]
 
@@ -190,6 +183,17 @@ class RecallRanker:
             except MemoryServiceError as exc:
                 log.info("recall: %d messages ranked without a vector: %s", len(missing), exc)
         return {i: float(v @ qvec) for i, v in zip(ids, vecs) if v is not None and v.shape == (dim,)}
+
+
+def _lift(ranked: list[list], want: int, boost: float, applies: Callable[[sqlite3.Row], bool]) -> None:
+    """x(1 + ``boost``) for the entries of ``ranked`` ([score, ..., row]) that ``applies`` to; only
+    those the boost could lift into the top ``want`` are tested (reading a message's dates costs)."""
+    if not ranked:
+        return
+    floor = sorted((t[0] for t in ranked), reverse=True)[min(want, len(ranked)) - 1] / (1 + boost)
+    for t in ranked:
+        if t[0] >= floor and applies(t[3]):
+            t[0] *= 1 + boost
 
 
 def _about(row: sqlite3.Row, spans: Sequence[dates.Span]) -> bool:
