@@ -148,13 +148,16 @@ def referred(text: str, written: date) -> list[Span]:
 _ASKS_WHEN = re.compile(
     r"^\W*(?:\w+\W+){0,2}?(?:when\b|how long\b|since when\b|(?:in\s+)?(?:what|which)\s+"
     r"(?:year|month|day|date|week|weekend|time of year|season)\b)", re.I)
+_WEEKDAY = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+# matched against lower-cased text, without re.I: four times faster (recall tests many candidates)
 _SAYS_WHEN = re.compile(
     r"\b(?:yesterday|today|tonight|tomorrow|recently|lately|ago|soon|the other day|(?:this|next|last|past|coming)\s+"
     r"(?:few\s+)?(?:\w+\s+)?(?:days?|nights?|weeks?|weekends?|months?|years?|summer|winter|spring|fall|autumn|"
-    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)|(?:for|since|over)\s+(?:the\s+)?(?:past\s+)?"
-    r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)\s+"
-    r"(?:days?|weeks?|months?|years?)|(?:on\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?)\b",
-    re.I)
+    rf"{_WEEKDAY})|(?:for|since|over)\s+(?:the\s+)?(?:past\s+)?"
+    r"(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)\s+"
+    rf"(?:days?|weeks?|months?|years?)|(?:{_WEEKDAY})s?)\b")
+_IN_MONTH = re.compile(_EXPLICIT[-1][1].pattern)  # "in June": the one explicit form without a digit
+_DIGIT = re.compile(r"\d")
 
 
 def asks_when(question: str) -> bool:
@@ -165,7 +168,8 @@ def asks_when(question: str) -> bool:
 def says_when(text: str) -> bool:
     """Whether ``text`` says when something happened or will: a date, or a time relative to when it
     was written ("last week", "two days ago", "next month", "for a month now", "on Friday")."""
-    return bool(_SAYS_WHEN.search(text) or mentioned(text))
+    low = text.lower()
+    return bool(_SAYS_WHEN.search(low) or _IN_MONTH.search(low) or (_DIGIT.search(text) and mentioned(text)))
 
 
 def day_of(timestamp: str) -> date | None:
