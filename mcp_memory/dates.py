@@ -156,7 +156,7 @@ _SAYS_WHEN = re.compile(
     rf"{_WEEKDAY})|(?:for|since|over)\s+(?:the\s+)?(?:past\s+)?"
     r"(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)\s+"
     rf"(?:days?|weeks?|months?|years?)|(?:{_WEEKDAY})s?)\b")
-_IN_MONTH = re.compile(_EXPLICIT[-1][1].pattern)  # "in June": the one explicit form without a digit
+_IN_MONTH = re.compile(dict(_EXPLICIT)["m"].pattern)  # "in June": the one explicit form without a digit
 _DIGIT = re.compile(r"\d")
 
 

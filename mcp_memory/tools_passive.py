@@ -55,7 +55,7 @@ def register(mcp: MCPServer, service: MemoryService) -> None:
             llm = sampling_llm(ctx)
         call = partial(service.add, text, [m.model_dump() for m in messages] if messages else None, user_id=user_id,
                        agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer, llm=llm, wait=wait)
-        no_model = not infer or (llm is None and not service.settings.llm_enabled)  # the rules, or verbatim
+        no_model = not infer or (llm is None and not settings.llm_enabled)  # the rules, or verbatim
         return ok(await run(service, call, in_process=no_model))
 
     @mcp.tool(annotations=READ_ONLY)
