@@ -118,6 +118,14 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in out if s.strip()]
 
 
+def asks(text: str) -> bool:
+    """Whether a message mostly asks: at least half its sentences are questions."""
+    if "?" not in text:
+        return False
+    parts = sentences(text)
+    return 2 * sum(p.endswith("?") for p in parts) >= len(parts)
+
+
 def split_statements(text: str) -> list[str]:
     """Split text into sentences, and sentences into clauses that carry their own subject
     ("I love coffee but I'm allergic to soy" -> two). A clause that leans on the one

@@ -15,6 +15,7 @@ from mcp_memory.recall_rank import name_candidates
 from mcp_memory.service import MemoryService
 from mcp_memory.store import messages as msgsql
 from mcp_memory.store.schema import migrations
+from mcp_memory.text import asks
 
 
 def log(service: MemoryService, run_id: str, day: str, turns: list[tuple[str, str]], user_id: str = "u") -> None:
@@ -46,6 +47,36 @@ def test_the_answer_in_a_neighbouring_turn_is_found(service: MemoryService):
     assert found.index("Pottery! I made a lopsided bowl.") < found.index("The weather was awful all week.")
     # a run filter keeps results (and their context) inside the run
     assert contents(service, "hobby", run_id="s2") == []
+
+
+def test_an_exchange_that_keeps_to_the_subject_outranks_a_single_match(service: MemoryService):
+    log(service, "s1", "2024-04-02", [
+        ("Bob", "So which new bike did you pick?"),
+        ("Alice", "Yes! The red one with the basket."),
+        ("Bob", "That bike will be perfect for the canal path."),
+    ])
+    log(service, "s2", "2024-04-09", [
+        ("Bob", "I saw a bike today."),
+        ("Alice", "No idea, honestly."),
+        ("Bob", "The weather was grey all day."),
+    ])
+    found = contents(service, "Which bike did Alice buy?")
+    # neither of Alice's replies shares a word with the question; the one whose exchange matches
+    # before and after it comes first, ahead of the one next to a single (shorter, stronger) match
+    assert found[0] == "Yes! The red one with the basket."
+    assert found.index("Yes! The red one with the basket.") < found.index("No idea, honestly.")
+
+
+def test_the_answer_comes_before_the_question_that_repeats_the_words(service: MemoryService):
+    log(service, "s1", "2024-04-02", [
+        ("Alice", "Have you tried the pottery class?"),
+        ("Bob", "I joined the pottery class in March and go every Tuesday evening."),
+    ])
+    # the shorter question matches more strongly word for word, but it only asks
+    assert contents(service, "Who goes to the pottery class?")[0].startswith("I joined the pottery class")
+    assert asks("Have you tried the pottery class?") and asks("Congrats! How long have you been married?")
+    assert not asks("Wow, love that painting! So cool you found a group. What's it done for you?")
+    assert not asks("I wonder why. Dr. Smith knows.")
 
 
 def test_the_speaker_named_in_the_question_comes_first(service: MemoryService):
