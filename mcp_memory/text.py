@@ -120,7 +120,7 @@ def sentences(text: str) -> list[str]:
 
 def asks(text: str) -> bool:
     """Whether a message mostly asks: at least half its sentences are questions (split at every
-    sentence end, abbreviations included: ~1 us, as recall tests each candidate)."""
+    sentence end, abbreviations included: ~2 us, as recall tests each candidate)."""
     if "?" not in text:
         return False
     parts = [p.strip() for p in _SENTENCE.split(text) if p.strip()]
