@@ -78,7 +78,7 @@ VARIANTS: list[tuple[str, str, Ranking, Any]] = [
      weighted_sum),
     ("-vec", "shipped without vectors", replace(D, vector_weight=0), weighted_sum),
     ("-ctx", "shipped without neighbouring turns", replace(D, context=0), weighted_sum),
-    ("-2nd", "shipped, the best neighbour only (no second-best neighbour; the ranking before this change)",
+    ("-2nd", "shipped, the best neighbour only (no second-best neighbour)",
      replace(D, second=0.0), weighted_sum),
     ("-ask", "shipped, turns that mostly ask not lowered", replace(D, question_penalty=0.0), weighted_sum),
     ("-name", "shipped without the name boost", replace(D, name_boost=0), weighted_sum),
