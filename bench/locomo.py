@@ -192,7 +192,8 @@ def main() -> int:
         rows[name] = [{"conv": ci, "cat": q["cat"], **score(r, q["ev"])} for (ci, q), r in zip(questions, ranked)]
 
     lines = [machine_line() + f"; load average {load_before:.2f} at start", "",
-             f"`{args.data.name}`: {len(convs)} conversations, {sum(len(c['turns']) for c in convs)} turns, {len(questions)} questions "
+             f"`{args.data.name}`: {len(convs)} conversations, {sum(len(c['turns']) for c in convs)} turns, "
+             f"{len(questions)} questions "
              f"with evidence ({sum(q['cat'] != 5 for _, q in questions)} in categories 1-4); "
              f"{sum(c['dropped_ids'] for c in convs)} malformed or unknown evidence ids dropped. "
              + ("One server and store for all conversations (one user each); " if args.shared_store else

@@ -25,12 +25,12 @@ say, who said it and when (measured on LoCoMo, see bench/RESULTS.md):
    which hobby did you pick?"): its words restate the subject but the answer is in the
    turns around it, which it still lifts as a neighbour (on LoCoMo's dev file such turns
    are 11% of all turns and 3% of the evidence); x(1 + ``name_boost``) for messages whose
-   speaker is named in the query,
-   x(1 + ``date_boost``) for messages about a date the query names (written that day,
-   or naming it, or saying "yesterday", "last month"... that resolve to it), and, when the
-   query asks when ("When did...", "How long has..."), x(1 + ``when_boost``) for messages
-   that say when ("last week", "next month", "for a month now", a date): the answer to a
-   when-question is a turn that tells a time, not the one that repeats its words.
+   speaker is named in the query, x(1 + ``date_boost``) for messages about a date the
+   query names (written that day, or naming it, or saying "yesterday", "last month"...
+   that resolve to it), and, when the query asks when ("When did...", "How long
+   has..."), x(1 + ``when_boost``) for messages that say when ("last week", "next
+   month", "for a month now", a date): the answer to a when-question is a turn that
+   tells a time, not the one that repeats its words.
 
 Every step is a few indexed SQLite queries; nothing is held in memory between calls.
 The constants are round, neutral values; bench/locomo_ablation.py shows the results are
