@@ -62,17 +62,19 @@ def minmax(bm25: np.ndarray, cosine: np.ndarray, r: Ranking) -> np.ndarray:
 D = DEFAULT
 VARIANTS: list[tuple[str, str, Ranking, Any]] = [
     ("shipped", "shipped: BM25 and vectors, weighted sum 0.5/0.5; +-2 neighbours x0.5 (best + 0.5 x second); "
-     "turns that mostly ask x0.8; speaker named x1.5; date named x1.5; turns that say when x1.5 for "
-     "when-questions", D, weighted_sum),
+     "+ 0.2 x the best turn of its session; turns that mostly ask x0.8; speaker named x1.5; date named x1.5; "
+     "turns that say when x1.5 for when-questions", D, weighted_sum),
     ("bm25", "plain FTS5 BM25 over the content (recall before this change)",
-     replace(D, vector_weight=0, context=0, question_penalty=0, name_boost=0, date_boost=0, when_boost=0),
+     replace(D, vector_weight=0, context=0, question_penalty=0, session=0, name_boost=0, date_boost=0, when_boost=0),
      weighted_sum),
     ("+vec", "... + vectors, weighted sum 0.5/0.5",
-     replace(D, context=0, question_penalty=0, name_boost=0, date_boost=0, when_boost=0), weighted_sum),
+     replace(D, context=0, question_penalty=0, session=0, name_boost=0, date_boost=0, when_boost=0), weighted_sum),
     ("+ctx", "... + neighbouring turns (+-2, x0.5 of the best + 0.5 x the second best)",
-     replace(D, question_penalty=0, name_boost=0, date_boost=0, when_boost=0), weighted_sum),
-    ("+ask", "... + turns that mostly ask x0.8", replace(D, name_boost=0, date_boost=0, when_boost=0),
+     replace(D, question_penalty=0, session=0, name_boost=0, date_boost=0, when_boost=0), weighted_sum),
+    ("+ask", "... + turns that mostly ask x0.8", replace(D, session=0, name_boost=0, date_boost=0, when_boost=0),
      weighted_sum),
+    ("+sess", "... + 0.2 x the best own score in the turn's session",
+     replace(D, name_boost=0, date_boost=0, when_boost=0), weighted_sum),
     ("+name", "... + speaker named in the question x1.5", replace(D, date_boost=0, when_boost=0), weighted_sum),
     ("+date", "... + date named in the question x1.5 (+ the when-question boost = shipped)", replace(D, when_boost=0),
      weighted_sum),
@@ -81,6 +83,7 @@ VARIANTS: list[tuple[str, str, Ranking, Any]] = [
     ("-2nd", "shipped, the best neighbour only (no second-best neighbour)",
      replace(D, second=0.0), weighted_sum),
     ("-ask", "shipped, turns that mostly ask not lowered", replace(D, question_penalty=0.0), weighted_sum),
+    ("-sess", "shipped without the session score", replace(D, session=0.0), weighted_sum),
     ("-name", "shipped without the name boost", replace(D, name_boost=0), weighted_sum),
     ("-when", "shipped without the when-question boost (turns that say when, x1.5)", replace(D, when_boost=0),
      weighted_sum),
@@ -100,6 +103,9 @@ VARIANTS: list[tuple[str, str, Ranking, Any]] = [
     ("2nd1", "second-best neighbour as much as the best (sum of the two best)", replace(D, second=1.0), weighted_sum),
     ("ask.1", "turns that mostly ask x0.9", replace(D, question_penalty=0.1), weighted_sum),
     ("ask.35", "turns that mostly ask x0.65", replace(D, question_penalty=0.35), weighted_sum),
+    ("sess.1", "session score x0.1", replace(D, session=0.1), weighted_sum),
+    ("sess.3", "session score x0.3", replace(D, session=0.3), weighted_sum),
+    ("sess.5", "session score x0.5", replace(D, session=0.5), weighted_sum),
     ("vw.3", "vector weight 0.3", replace(D, vector_weight=0.3), weighted_sum),
     ("vw.4", "vector weight 0.4", replace(D, vector_weight=0.4), weighted_sum),
     ("vw.6", "vector weight 0.6", replace(D, vector_weight=0.6), weighted_sum),

@@ -21,7 +21,11 @@ say, who said it and when (measured on LoCoMo, see bench/RESULTS.md):
    what it replies to, and a turn inside an exchange that keeps to the subject (the
    question before it and the follow-up after it both match) more surely than a turn
    next to one match.
-4. Focus: x(1 - ``question_penalty``) (x0.8) for a turn that mostly asks ("Oh nice,
+4. Session: every turn adds ``session`` (0.2) x the best own score in its session (same user,
+   run and day, itself included; passage retrieval's "document score"): a conversation is
+   mostly about a few subjects, so the turns of the exchange that matches best are likelier
+   answers than a turn that shares a word with the question in a talk about something else.
+5. Focus: x(1 - ``question_penalty``) (x0.8) for a turn that mostly asks ("Oh nice,
    which hobby did you pick?"): its words restate the subject but the answer is in the
    turns around it, which it still lifts as a neighbour (on LoCoMo's dev file such turns
    are 11% of all turns and 3% of the evidence); x(1 + ``name_boost``) for messages whose
@@ -70,6 +74,7 @@ class Ranking:
     context: int = 2                       # turns each way: the exchange a turn belongs to
     context_weight: float = 0.5            # a neighbour's evidence counts half as much as a turn's own
     second: float = 0.5                    # the second-best neighbour, half as much as the best
+    session: float = 0.2                   # x the best own score in the turn's session (run and day)
     question_penalty: float = 0.2          # x0.8 for a turn that mostly asks: the answer is around it
     name_boost: float = 0.5                # x1.5 for the speaker the question names
     date_boost: float = 0.5                # x1.5 for turns about the date the question names
@@ -142,6 +147,11 @@ class RecallRanker:
                 bm25.update((m, 0.0) for m in fresh if m not in bm25)  # not among the best matches: ~0
                 cosine.update(self._cosines(fresh, rows, qvec))
         own = self._fused(list(rows), bm25, cosine)
+        session_best: dict[tuple[str, str | None, str], float] = {}
+        if r.session:
+            for mid, row in rows.items():
+                key = _session(row)
+                session_best[key] = max(session_best.get(key, 0.0), own[mid])
 
         ranked = []
         for mid, row in rows.items():
@@ -151,6 +161,8 @@ class RecallRanker:
             near = sorted((own[o] for o in links.get(mid, ()) if o in own), reverse=True)
             if near:
                 s += r.context_weight * (near[0] + r.second * (near[1] if len(near) > 1 else 0.0))
+            if session_best:
+                s += r.session * session_best[_session(row)]
             if r.question_penalty and textlib.asks(row["content"]):
                 s *= 1 - r.question_penalty
             if named and row["name"] and row["name"].casefold() in named:
@@ -194,6 +206,11 @@ class RecallRanker:
             except MemoryServiceError as exc:
                 log.info("recall: %d messages ranked without a vector: %s", len(missing), exc)
         return {i: float(v @ qvec) for i, v in zip(ids, vecs) if v is not None and v.shape == (dim,)}
+
+
+def _session(row: sqlite3.Row) -> tuple[str, str | None, str]:
+    """The session a message belongs to: its user, its run and the day it was written (UTC)."""
+    return row["user_id"], row["run_id"], row["created_at"][:10]
 
 
 def _lift(ranked: list[list], want: int, boost: float, applies: Callable[[sqlite3.Row], bool]) -> None:

@@ -79,6 +79,29 @@ def test_the_answer_comes_before_the_question_that_repeats_the_words(service: Me
     assert not asks("I wonder why. Dr. Smith knows.")
 
 
+def test_a_turn_in_the_conversation_about_the_subject_outranks_a_passing_mention(service: MemoryService):
+    log(service, "s1", "2024-04-06", [
+        ("Alice", "I spent the whole weekend planting the vegetable garden."),
+        ("Bob", "How did the weather hold up?"),
+        ("Alice", "Sunny both days, lovely."),
+        ("Bob", "Did the dog behave?"),
+        ("Alice", "He slept in the shade all afternoon."),
+        ("Bob", "Good boy."),
+        ("Alice", "Tomatoes went in last, right by the garden gate."),
+    ])
+    log(service, "s2", "2024-04-13", [
+        ("Alice", "Traffic was terrible this morning."),
+        ("Bob", "Roadworks again?"),
+        ("Alice", "Yes, near the garden centre."),
+        ("Bob", "They never finish."),
+    ])
+    found = contents(service, "What did Alice plant in her garden?")
+    # both turns say "garden" once, too far from the planting turn to be its neighbours; the one
+    # in the conversation about planting the garden comes first, although the other is shorter
+    assert found.index("Tomatoes went in last, right by the garden gate.") < found.index(
+        "Yes, near the garden centre.")
+
+
 def test_the_speaker_named_in_the_question_comes_first(service: MemoryService):
     log(service, "s1", "2024-05-01", [
         ("Alice", "I sold my old guitar to a collector."),
