@@ -252,6 +252,12 @@ class SQLStore:
         return self.conn.execute("SELECT count(*) FROM memories WHERE state = 'active' AND kind = ?",
                                  (kind,)).fetchone()[0]
 
+    def count_active_and_queued(self) -> tuple[int, int]:
+        """Active rows and index outbox entries, read in one statement (one snapshot)."""
+        active, queued = self.conn.execute("SELECT (SELECT count(*) FROM memories WHERE state = 'active'), "
+                                           "(SELECT count(*) FROM index_queue)").fetchone()
+        return active, queued
+
     def active_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT id FROM memories WHERE state = 'active'")}
 

@@ -73,7 +73,7 @@ class IndexSync:
         try:
             self.index.open()
             self.drain()
-            if self.sql.count_active() != self.index.count():
+            if drifted(*self.sql.count_active_and_queued(), self.index.count()):
                 self.reconcile()
             if self.index.fragment_count() > FRAGMENTS_AT_START:
                 # earlier processes stopped before folding their last writes (a client that closes
@@ -310,6 +310,14 @@ class IndexSync:
         quiet = now - self._last_write >= COMPACT_WHEN_IDLE_FOR
         if self._writes >= COMPACT_EVERY_WRITES or (leftovers and quiet and self._last_write):
             self.compact_now()
+
+
+def drifted(active: int, queued: int, indexed: int) -> bool:
+    """Whether the index may have drifted from SQLite (``active`` rows and ``queued`` outbox
+    entries read in one snapshot, then ``indexed`` rows counted): each queued entry can account
+    for one row of difference (a write not applied yet, such as the adds a client sends while the
+    server is still opening its store), so only a larger gap needs the full comparison of ids."""
+    return abs(active - indexed) > queued
 
 
 def _index_row(r: MemoryRow, dim: int) -> dict[str, object]:
