@@ -10,6 +10,10 @@ Loading: the store is filled through Mem0's own vector store (``memory.vector_st
 batches, with the payload ``Memory._create_memory`` writes (data, hash, dates, user_id, role,
 text_lemmatized), so a 100k store does not take hours; the per-call ``Memory.add`` path is what
 the add figures time.
+
+With ``"mode": "locomo"`` (bench/peers_locomo.py) the job holds conversations instead: every turn
+is added through ``Memory.add(infer=False)`` for one user per conversation, each question is
+asked with ``search(top_k=10)``, and the worker prints the turn indexes each search returned.
 """
 
 from __future__ import annotations
@@ -67,8 +71,35 @@ def bulk_load(m: Any, texts: list[str], user_id: str) -> None:
         m.vector_store.insert(vectors=vectors, payloads=payloads, ids=[str(uuid.uuid4()) for _ in chunk])
 
 
+def locomo(job: dict[str, Any]) -> dict[str, Any]:
+    """Per conversation: add every turn (per-call path, infer=False), then ask every question."""
+    m = make(job)
+    out: dict[str, Any] = {"ranked": [], "add_ms": [], "search_ms": []}
+    for conv in job["conversations"]:
+        user = conv["user"]
+        for i, text in enumerate(conv["texts"]):
+            t = time.perf_counter()
+            m.add(text, user_id=user, infer=False, metadata={"turn": i})
+            out["add_ms"].append((time.perf_counter() - t) * 1000)
+        ranked = []
+        for q in conv["questions"]:
+            t = time.perf_counter()
+            res = m.search(q, filters={"user_id": user}, top_k=job.get("top_k", 10))
+            out["search_ms"].append((time.perf_counter() - t) * 1000)
+            ranked.append([(r.get("metadata") or {}).get("turn") for r in res.get("results", [])])
+        out["ranked"].append(ranked)
+    out["rss_mb"] = rss_mb()
+    m.vector_store.client.close()
+    return out
+
+
 def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text())
+    if job.get("mode") == "locomo":
+        import mem0
+
+        print(json.dumps({"version": getattr(mem0, "__version__", "?"), **locomo(job)}))
+        return
     texts: list[str] = job["memories"]
     queries: list[str] = job["queries"]
     adds: list[str] = job["adds"]
