@@ -76,6 +76,14 @@ class EmbedServer:
         self.proc.wait(timeout=10)
 
 
+def peers_installed() -> bool:
+    """Whether bench/setup_peers.sh has run (and node is there); says what is missing if not."""
+    missing = [str(p) for p in (PEERS_PY, REF_JS) if not p.exists()] + ([] if shutil.which("node") else ["node"])
+    if missing:
+        print(f"peers are not installed ({', '.join(missing)}): run bench/setup_peers.sh", file=sys.stderr)
+    return not missing
+
+
 def keyword(query: str) -> str:
     """What one would type into a substring search: a name in the question, else its longest word."""
     words = re.findall(r"[A-Za-z][\w'-]+", query)
@@ -258,9 +266,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    missing = [str(p) for p in (PEERS_PY, REF_JS) if not p.exists()]
-    if missing or not shutil.which("node"):
-        print(f"peers are not installed ({', '.join(missing) or 'node'}): run bench/setup_peers.sh", file=sys.stderr)
+    if not peers_installed():
         return 2
     sizes = [int(s) for s in args.sizes.split(",") if s]
     root = Path(tempfile.mkdtemp(prefix="mcp-memory-peers-"))

@@ -45,7 +45,7 @@ from _common import BENCH, StdioMCP, machine, machine_md, pct, write_section  # 
 from locomo import aggregate, score  # noqa: E402
 from locomo_ablation import ingest  # noqa: E402
 from locomo_data import DATA, doc_text, load  # noqa: E402
-from peers import PEERS_PY, REF_JS, EmbedServer, _node, keyword  # noqa: E402
+from peers import PEERS_PY, REF_JS, EmbedServer, _node, keyword, peers_installed  # noqa: E402
 
 from mcp_memory.config import Settings  # noqa: E402
 from mcp_memory.service import MemoryService  # noqa: E402
@@ -163,9 +163,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    missing = [str(p) for p in (PEERS_PY, REF_JS) if not p.exists()]
-    if missing or not shutil.which("node"):
-        print(f"peers are not installed ({', '.join(missing) or 'node'}): run bench/setup_peers.sh", file=sys.stderr)
+    if not peers_installed():
         return 2
     convs = load(args.data)
     m = machine()
