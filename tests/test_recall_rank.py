@@ -1,5 +1,5 @@
-"""How recall ranks the message log: neighbouring turns, the speaker a question names, the
-date it names, message vectors, and stores made before migration 0003."""
+"""How recall ranks the message log: neighbouring turns, the session a turn belongs to, the
+speaker and the date a question names, message vectors, and stores made before migration 0003."""
 
 from __future__ import annotations
 
