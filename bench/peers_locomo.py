@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import BENCH, StdioMCP, machine, machine_md, pct, write_section  # noqa: E402
-from locomo import aggregate, score  # noqa: E402
-from locomo_ablation import ingest  # noqa: E402
-from locomo_data import DATA, doc_text, load  # noqa: E402
+from bench.locomo import aggregate, score  # noqa: E402
+from bench.locomo_ablation import ingest  # noqa: E402
+from bench.locomo_data import DATA, doc_text, load  # noqa: E402
 from peers import PEERS_PY, REF_JS, EmbedServer, _node, keyword, peers_installed  # noqa: E402
 
 from mcp_memory.config import Settings  # noqa: E402
